@@ -1,0 +1,194 @@
+"""The one home of the Dead ReLU record format, shared by writers and readers.
+
+A *record* holds, for one layer (tag) at one step, four per-unit sums over every
+value of the layer's output that was observed (the last axis is the unit axis;
+all other axes are reduced, so a conv layer's unit is a channel):
+
+* ``count``     values observed per unit (batch x spatial positions), one int;
+* ``zeros``     values exactly equal to 0 (``-0.0`` included; NaN/Inf never);
+* ``abs_sum``   sum of ``|value|`` over finite values;
+* ``nonfinite`` NaN or +-Inf values.
+
+All four are additive, so records merge over steps or replicas by summing. A
+unit is *dead* in a record when ``zeros == count`` and ``count > 0``.
+
+On disk a record is a TensorBoard tensor summary (``DATA_CLASS_TENSOR``) whose
+tensor is a 1-D string tensor of four elements, each a serialized
+``TensorProto`` holding one of the sums, in the order of :data:`STAT_NAMES`.
+Nesting lets each sum keep its own compact dtype (int32 counts while they fit,
+float32 ``abs_sum``, a scalar ``nonfinite`` when no unit saw a NaN/Inf), which
+keeps a record at about 8 bytes per unit; a single numeric tensor would need
+int64 for exact counts *and* a float for ``abs_sum``. ``PluginData.content``
+holds a small JSON object with the record version.
+
+This module imports only numpy and TensorBoard's protos: the TensorBoard plugin
+and the numpy writer use it without TensorFlow.
+"""
+
+import dataclasses
+import json
+
+import numpy as np
+
+from tensorboard.compat.proto import summary_pb2
+from tensorboard.compat.proto import tensor_pb2
+from tensorboard.util import tensor_util
+
+PLUGIN_NAME = "deadrelu"
+
+# Bump when the meaning or layout of a record changes; readers skip records
+# with a version they do not know and say so.
+RECORD_VERSION = 1
+
+# What a series of records describes. Only activations exist so far; the field
+# lets later record kinds (e.g. gradients) share the plugin name.
+KIND_ACTIVATIONS = "activations"
+KNOWN_KINDS = (KIND_ACTIVATIONS,)
+
+STAT_NAMES = ("count", "zeros", "abs_sum", "nonfinite")
+
+# Counts are stored as int32 while they fit, int64 beyond.
+INT32_LIMIT = np.iinfo(np.int32).max
+
+
+class RecordError(ValueError):
+    """A record or its metadata that this version cannot read; the message says why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PluginContent:
+    """What ``PluginData.content`` of a Dead ReLU series says."""
+
+    version: int
+    kind: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+    """The decoded sums of one record; per-unit arrays have shape ``[units]``."""
+
+    count: int
+    zeros: np.ndarray  # int64
+    abs_sum: np.ndarray  # float64
+    nonfinite: np.ndarray  # int64
+
+    @property
+    def units(self):
+        return self.zeros.shape[0]
+
+    @property
+    def dead(self):
+        """Boolean ``[units]``: units that output exactly zero on every observed value."""
+        return (self.zeros == self.count) & (self.count > 0)
+
+
+def create_summary_metadata(description=None, kind=KIND_ACTIVATIONS):
+    """Returns the ``SummaryMetadata`` every Dead ReLU summary carries.
+
+    Args:
+      description: Optional markdown shown with the series.
+      kind: What the series records; one of :data:`KNOWN_KINDS`.
+    """
+    if kind not in KNOWN_KINDS:
+        raise ValueError("kind must be one of %r, got %r" % (KNOWN_KINDS, kind))
+    content = json.dumps({"version": RECORD_VERSION, "kind": kind}, sort_keys=True)
+    return summary_pb2.SummaryMetadata(
+        summary_description=description or "",
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(
+            plugin_name=PLUGIN_NAME, content=content.encode("utf-8")
+        ),
+        data_class=summary_pb2.DATA_CLASS_TENSOR,
+    )
+
+
+def parse_plugin_content(content):
+    """Parses ``PluginData.content`` into a :class:`PluginContent`.
+
+    Raises:
+      RecordError: the content is not JSON of this plugin, or its version is
+        newer than this reader knows.
+    """
+    try:
+        parsed = json.loads(bytes(content).decode("utf-8"))
+        version = int(parsed["version"])
+        kind = str(parsed.get("kind", KIND_ACTIVATIONS))
+    except (ValueError, TypeError, KeyError, UnicodeDecodeError) as e:
+        raise RecordError("plugin content is not a Dead ReLU header: %s" % e) from None
+    if version != RECORD_VERSION:
+        raise RecordError(
+            "record version %d is not supported (this reader knows version %d); "
+            "upgrade tensorboard-plugin-deadrelu" % (version, RECORD_VERSION)
+        )
+    return PluginContent(version=version, kind=kind)
+
+
+def count_dtype(count):
+    """The numpy dtype used on disk for per-unit counts of a record with ``count`` values."""
+    return np.int32 if count <= INT32_LIMIT else np.int64
+
+
+def encode_record(count, zeros, abs_sum, nonfinite):
+    """Encodes the four sums as the record tensor (a numpy array of 4 ``bytes``).
+
+    This is the numpy twin of the TensorFlow encoder in ``summary.py``; both
+    produce the same bytes.
+    """
+    count = int(count)
+    zeros = np.asarray(zeros)
+    if zeros.ndim != 1:
+        raise ValueError("zeros must have shape [units], got %s" % (zeros.shape,))
+    nonfinite = np.asarray(nonfinite)
+    int_dtype = count_dtype(count)
+    if np.any(nonfinite):
+        nonfinite_stored = nonfinite.astype(int_dtype)
+    else:
+        nonfinite_stored = np.zeros((), np.int32)
+    parts = (
+        np.asarray(count, np.int64),
+        zeros.astype(int_dtype),
+        np.asarray(abs_sum, np.float32),
+        nonfinite_stored,
+    )
+    return np.array(
+        [tensor_util.make_tensor_proto(p).SerializeToString() for p in parts],
+        dtype=object,
+    )
+
+
+def decode_record(value):
+    """Decodes a record tensor (as a numpy array) into a :class:`Record`.
+
+    Raises:
+      RecordError: the tensor does not have the layout of this version.
+    """
+    value = np.asarray(value)
+    if value.dtype != object or value.shape != (len(STAT_NAMES),):
+        raise RecordError(
+            "record tensor must be %d strings, got dtype %s shape %s"
+            % (len(STAT_NAMES), value.dtype, value.shape)
+        )
+    parts = {}
+    for name, raw in zip(STAT_NAMES, value):
+        try:
+            parts[name] = tensor_util.make_ndarray(tensor_pb2.TensorProto.FromString(raw))
+        except Exception as e:  # protobuf raises DecodeError, numpy ValueError
+            raise RecordError("record field %r does not parse: %s" % (name, e)) from None
+    count, zeros, abs_sum, nonfinite = (parts[n] for n in STAT_NAMES)
+    if count.shape != () or count.dtype.kind not in "iu":
+        raise RecordError("record count must be an integer scalar, got %s %s" % (count.dtype, count.shape))
+    if zeros.ndim != 1 or zeros.dtype.kind not in "iu":
+        raise RecordError("record zeros must be integers of shape [units], got %s %s" % (zeros.dtype, zeros.shape))
+    units = zeros.shape[0]
+    if abs_sum.shape != (units,) or abs_sum.dtype.kind != "f":
+        raise RecordError("record abs_sum must be floats of shape [%d], got %s %s" % (units, abs_sum.dtype, abs_sum.shape))
+    if nonfinite.shape not in ((), (units,)) or nonfinite.dtype.kind not in "iu":
+        raise RecordError("record nonfinite must be integers of shape [] or [%d], got %s %s" % (units, nonfinite.dtype, nonfinite.shape))
+    count = int(count)
+    if count < 0 or np.any(zeros < 0) or np.any(zeros + nonfinite > count):
+        raise RecordError("record counts are inconsistent: zeros + nonfinite exceed count %d" % count)
+    return Record(
+        count=count,
+        zeros=zeros.astype(np.int64),
+        abs_sum=abs_sum.astype(np.float64),
+        nonfinite=np.broadcast_to(nonfinite, (units,)).astype(np.int64),
+    )

@@ -1,0 +1,48 @@
+"""Test helpers: read records back through TensorBoard's own event reader, and
+write fixture event files without TensorFlow."""
+
+import collections
+import glob
+import os
+
+from tensorboard.backend.event_processing import event_file_loader
+from tensorboard.compat.proto import event_pb2
+from tensorboard.summary.writer.event_file_writer import EventFileWriter
+from tensorboard.util import tensor_util
+
+from tensorboard_plugin_deadrelu import metadata, summary
+
+
+def read_events(logdir):
+    """Yields ``(run, event)`` for every event under ``logdir``, run relative to it."""
+    for path in sorted(glob.glob(os.path.join(logdir, "**", "*tfevents*"), recursive=True)):
+        run = os.path.relpath(os.path.dirname(path), logdir)
+        for event in event_file_loader.EventFileLoader(path).Load():
+            yield run, event
+
+
+def read_records(logdir):
+    """Returns ``{(run, tag): [(step, Record), ...]}`` for every Dead ReLU record in ``logdir``."""
+    records = collections.defaultdict(list)
+    for run, event in read_events(logdir):
+        for value in event.summary.value:
+            if value.metadata.plugin_data.plugin_name not in ("", metadata.PLUGIN_NAME):
+                continue
+            if value.HasField("tensor") and value.tensor.dtype == 7:  # DT_STRING
+                try:
+                    record = metadata.decode_record(tensor_util.make_ndarray(value.tensor))
+                except metadata.RecordError:
+                    continue
+                records[(run, value.tag)].append((event.step, record))
+    return dict(records)
+
+
+def write_records(run_dir, tag, stats_by_step, description=None):
+    """Writes one record per ``(step, stats)`` with the numpy writer; ``stats`` is a dict
+    of count/zeros/abs_sum/nonfinite as returned by ``summary.reduce_activations_np``."""
+    writer = EventFileWriter(run_dir)
+    for step, stats in stats_by_step:
+        event = event_pb2.Event(step=step, wall_time=1_600_000_000.0 + step)
+        event.summary.CopyFrom(summary.stats_pb(tag, description=description, **stats))
+        writer.add_event(event)
+    writer.close()
