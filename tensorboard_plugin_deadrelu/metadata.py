@@ -61,6 +61,9 @@ class PluginContent:
 
     version: int
     kind: str
+    # Position of the layer in its model, so the tab can show layers in model
+    # order rather than by name; None when the writer did not say.
+    order: object = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,16 +85,21 @@ class Record:
         return (self.zeros == self.count) & (self.count > 0)
 
 
-def create_summary_metadata(description=None, kind=KIND_ACTIVATIONS):
+def create_summary_metadata(description=None, kind=KIND_ACTIVATIONS, order=None):
     """Returns the ``SummaryMetadata`` every Dead ReLU summary carries.
 
     Args:
       description: Optional markdown shown with the series.
       kind: What the series records; one of :data:`KNOWN_KINDS`.
+      order: Optional int, the layer's position in its model (readers sort
+        layers by it).
     """
     if kind not in KNOWN_KINDS:
         raise ValueError("kind must be one of %r, got %r" % (KNOWN_KINDS, kind))
-    content = json.dumps({"version": RECORD_VERSION, "kind": kind}, sort_keys=True)
+    header = {"version": RECORD_VERSION, "kind": kind}
+    if order is not None:
+        header["order"] = int(order)
+    content = json.dumps(header, sort_keys=True)
     return summary_pb2.SummaryMetadata(
         summary_description=description or "",
         plugin_data=summary_pb2.SummaryMetadata.PluginData(
@@ -112,6 +120,8 @@ def parse_plugin_content(content):
         parsed = json.loads(bytes(content).decode("utf-8"))
         version = int(parsed["version"])
         kind = str(parsed.get("kind", KIND_ACTIVATIONS))
+        order = parsed.get("order")
+        order = None if order is None else int(order)
     except (ValueError, TypeError, KeyError, UnicodeDecodeError) as e:
         raise RecordError("plugin content is not a Dead ReLU header: %s" % e) from None
     if version != RECORD_VERSION:
@@ -119,7 +129,7 @@ def parse_plugin_content(content):
             "record version %d is not supported (this reader knows version %d); "
             "upgrade tensorboard-plugin-deadrelu" % (version, RECORD_VERSION)
         )
-    return PluginContent(version=version, kind=kind)
+    return PluginContent(version=version, kind=kind, order=order)
 
 
 def count_dtype(count):

@@ -190,8 +190,11 @@ def encode_stats(count, zeros, abs_sum, nonfinite):
     )
 
 
-def write_stats(name, count, zeros, abs_sum, nonfinite, step=None, description=None):
+def write_stats(name, count, zeros, abs_sum, nonfinite, step=None, description=None, order=None):
     """Writes one record of already-reduced sums to the default summary writer.
+
+    ``order`` is the layer's position in its model (see
+    :func:`metadata.create_summary_metadata`).
 
     Returns:
       Like ``tf.summary.write``: True on success, False if no default writer
@@ -203,7 +206,7 @@ def write_stats(name, count, zeros, abs_sum, nonfinite, step=None, description=N
         tag=name,
         tensor=lambda: encode_stats(count, zeros, abs_sum, nonfinite),
         step=step,
-        metadata=metadata.create_summary_metadata(description),
+        metadata=metadata.create_summary_metadata(description, order=order),
     )
 
 
