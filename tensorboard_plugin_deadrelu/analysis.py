@@ -1,0 +1,179 @@
+"""What the per-unit sums of a layer say about dead units, as pure numpy functions.
+
+Every function takes the *stacked* arrays of one series (one layer of one run),
+steps ascending, as returned by ``series.py``:
+
+* ``steps``     ``[S]`` ints, ascending;
+* ``count``     ``[S]`` values observed per unit at each step;
+* ``zeros``     ``[S, U]`` values exactly equal to 0;
+* ``abs_sum``   ``[S, U]`` sum of ``|value|`` over finite values;
+* ``nonfinite`` ``[S, U]`` NaN/Inf values.
+
+They import nothing but numpy, so the TensorBoard plugin, the ``deadrelu report``
+command and notebooks share one definition of "dead", "death step" and so on.
+"""
+
+import numpy as np
+
+DEFAULT_NEARLY_DEAD_THRESHOLD = 0.99
+
+
+def _as_count_and_zeros(count, zeros):
+    count = np.asarray(count)
+    zeros = np.asarray(zeros)
+    if zeros.ndim != 2:
+        raise ValueError("zeros must have shape [steps, units], got %s" % (zeros.shape,))
+    if count.shape != (zeros.shape[0],):
+        raise ValueError(
+            "count must have shape [steps] = [%d], got %s" % (zeros.shape[0], count.shape)
+        )
+    return count, zeros
+
+
+def _as_dead(dead):
+    dead = np.asarray(dead, dtype=bool)
+    if dead.ndim != 2:
+        raise ValueError("dead must have shape [steps, units], got %s" % (dead.shape,))
+    return dead
+
+
+def dead_mask(count, zeros):
+    """Boolean ``[S, U]``: the unit output exactly zero on every value observed at that step.
+
+    A step where nothing was observed (``count == 0``) has no dead units.
+    """
+    count, zeros = _as_count_and_zeros(count, zeros)
+    column = count[:, None]
+    return (zeros == column) & (column > 0)
+
+
+def dead_counts(count, zeros):
+    """Int ``[S]``: number of dead units per step."""
+    return np.count_nonzero(dead_mask(count, zeros), axis=1)
+
+
+def nearly_dead_mask(count, zeros, threshold=DEFAULT_NEARLY_DEAD_THRESHOLD):
+    """Boolean ``[S, U]``: ``zeros >= threshold * count`` (and ``count > 0``).
+
+    Args:
+      threshold: Fraction of zero outputs, in ``(0, 1]``; 1 is the same as
+        :func:`dead_mask`.
+    """
+    threshold = check_threshold(threshold)
+    count, zeros = _as_count_and_zeros(count, zeros)
+    column = count[:, None]
+    return (zeros >= threshold * column) & (column > 0)
+
+
+def nearly_dead_counts(count, zeros, threshold=DEFAULT_NEARLY_DEAD_THRESHOLD):
+    """Int ``[S]``: units per step whose fraction of zero outputs is at least ``threshold``."""
+    return np.count_nonzero(nearly_dead_mask(count, zeros, threshold), axis=1)
+
+
+def check_threshold(threshold):
+    """Returns ``threshold`` as a float, or raises ValueError naming it when not in (0, 1]."""
+    try:
+        value = float(threshold)
+    except (TypeError, ValueError):
+        raise ValueError("threshold must be a number in (0, 1], got %r" % (threshold,)) from None
+    if not 0.0 < value <= 1.0:  # also rejects NaN
+        raise ValueError("threshold must be in (0, 1], got %r" % (threshold,))
+    return value
+
+
+def death_step_indices(dead):
+    """Int ``[U]``: per unit, the index of the first step from which it is dead at
+    every later step, or -1 when it is not dead at the last step (or there are no steps)."""
+    dead = _as_dead(dead)
+    steps, units = dead.shape
+    if steps == 0:
+        return np.full(units, -1, dtype=np.int64)
+    alive = ~dead
+    # Index of the last step where the unit was alive; -1 when never alive.
+    last_alive = np.where(alive.any(axis=0), steps - 1 - np.argmax(alive[::-1], axis=0), -1)
+    first_dead_for_good = last_alive + 1
+    return np.where(first_dead_for_good < steps, first_dead_for_good, -1).astype(np.int64)
+
+
+def death_steps(steps, dead):
+    """Per unit, the first step from which the unit is dead at every later step, or None.
+
+    Returns a list of ints/None (JSON-ready) of length ``U``.
+    """
+    steps = np.asarray(steps)
+    indices = death_step_indices(dead)
+    return [int(steps[i]) if i >= 0 else None for i in indices]
+
+
+def revived(dead):
+    """Boolean ``[U]``: dead at some earlier step but not at the latest one."""
+    dead = _as_dead(dead)
+    if dead.shape[0] < 2:
+        return np.zeros(dead.shape[1], dtype=bool)
+    return dead[:-1].any(axis=0) & ~dead[-1]
+
+
+def still_dead_counts(dead):
+    """Int ``[S]``: units dead at that step *and* at the latest step.
+
+    This is the persistence measure of ReDo (Sokar et al. 2023): how many of the
+    units dead at a step never came back.
+    """
+    dead = _as_dead(dead)
+    if dead.shape[0] == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.count_nonzero(dead & dead[-1], axis=1)
+
+
+def first_fully_dead_step(steps, dead):
+    """The first step at which every unit of the layer is dead, or None."""
+    dead = _as_dead(dead)
+    if dead.shape[1] == 0:
+        return None
+    all_dead = dead.all(axis=1)
+    if not all_dead.any():
+        return None
+    return int(np.asarray(steps)[np.argmax(all_dead)])
+
+
+def mean_abs(count, abs_sum, nonfinite):
+    """Float ``[S, U]``: mean ``|activation|`` over the finite values of each unit.
+
+    NaN where a unit saw no finite value at that step.
+    """
+    count = np.asarray(count)
+    abs_sum = np.asarray(abs_sum, dtype=np.float64)
+    finite = count[:, None] - np.asarray(nonfinite)
+    out = np.full(abs_sum.shape, np.nan)
+    np.divide(abs_sum, finite, out=out, where=finite > 0)
+    return out
+
+
+def dormant_scores(count, abs_sum, nonfinite):
+    """Float ``[S, U]``: the τ-dormant score of Sokar et al. 2023 per step and unit.
+
+    ``score_u = mean|a_u| / (mean over the layer's units of mean|a|)``. A unit is
+    τ-dormant when ``score_u <= τ``; a dead unit scores 0. When the whole layer
+    outputs only zeros at a step every unit scores 0 (all are dormant); units
+    with no finite value score NaN.
+    """
+    means = mean_abs(count, abs_sum, nonfinite)
+    scores = np.full(means.shape, np.nan)
+    if means.size == 0:
+        return scores
+    observed = ~np.isnan(means)
+    sums = np.where(observed, means, 0.0).sum(axis=1)
+    seen = observed.sum(axis=1)
+    layer_mean = np.divide(sums, seen, out=np.zeros_like(sums), where=seen > 0)[:, None]
+    np.divide(means, layer_mean, out=scores, where=observed & (layer_mean > 0))
+    scores[observed & (layer_mean == 0)] = 0.0
+    return scores
+
+
+def dormant_counts(count, abs_sum, nonfinite, tau):
+    """Int ``[S]``: τ-dormant units per step (score ``<= tau``, Sokar et al. 2023)."""
+    tau = float(tau)
+    if not tau >= 0.0:
+        raise ValueError("tau must be a number >= 0, got %r" % (tau,))
+    scores = dormant_scores(count, abs_sum, nonfinite)
+    return np.count_nonzero(scores <= tau, axis=1)
