@@ -1,15 +1,26 @@
-"""Writing Dead ReLU records: a TensorFlow summary op and its numpy twin.
+"""Writing Dead ReLU records: a TensorFlow summary op, an accumulator and a numpy twin.
 
 * :func:`activations` is the ``tf.summary.histogram`` of this plugin: it reduces
   a batch of activations to per-unit sums and writes one record to the default
   summary writer.
+* :class:`Accumulator` sums many batches (custom training loops, also under
+  ``tf.distribute``) and writes one record per layer when asked, e.g. per epoch.
 * :func:`activations_pb` builds the same ``Summary`` proto with numpy only, for
   PyTorch, JAX or any event writer.
 * :func:`write_stats` writes sums that were reduced elsewhere (the accumulator
   and the Keras callback use it).
 
+Both reducers sum ``|value|`` in float64 and the record stores it as float32,
+so the TensorFlow op and the numpy twin write the same counts exactly and the
+same ``abs_sum`` except in the rare case where the two float64 sums, added in
+a different order, round to neighbouring float32 values (1 ulp apart).
+
 TensorFlow is imported lazily, so this module imports without it.
 """
+
+import collections.abc
+import dataclasses
+import re
 
 import numpy as np
 
@@ -29,22 +40,34 @@ def _tf():
 # Validation shared by both writers
 
 
-def _check_shape_and_dtype(shape, dtype_name, is_numeric):
-    """Raises ValueError naming ``data`` if it cannot hold activations."""
+def _check_shape_and_dtype(shape, dtype_name, is_numeric, channels_first=False):
+    """Raises ValueError naming ``data`` if it cannot hold activations.
+
+    ``shape`` is a list of ints or None entries, or None when the rank is unknown.
+    """
     if not is_numeric:
         raise ValueError(
-            "data must be a numeric tensor of activations, got dtype %s" % dtype_name
+            "data must be a real numeric (integer or float) tensor of activations, "
+            "got dtype %s" % dtype_name
         )
-    if shape is not None and len(shape) < 2:
+    if shape is None:
+        return
+    if len(shape) < 2:
         raise ValueError(
             "data must have a batch axis and a units axis (shape [batch, ..., units]), "
             "got shape %s" % (tuple(shape),)
         )
+    units = shape[1] if channels_first else shape[-1]
+    if units == 0:
+        raise ValueError(
+            "data has no units: its units axis (axis %d) has size 0, shape %s"
+            % (1 if channels_first else -1, tuple(shape))
+        )
 
 
-def _check_name(name):
+def _check_name(name, argument="name"):
     if not isinstance(name, str) or not name:
-        raise ValueError("name must be a non-empty string, got %r" % (name,))
+        raise ValueError("%s must be a non-empty string, got %r" % (argument, name))
 
 
 # --------------------------------------------------------------------------
@@ -56,29 +79,33 @@ def reduce_activations_np(data, channels_first=False):
 
     Args:
       data: Array-like of shape ``[batch, ..., units]`` (or ``[batch, units, ...]``
-        with ``channels_first=True``).
+        with ``channels_first=True``), integer or float. A batch of size 0 gives
+        ``count`` 0.
       channels_first: Whether the units (channels) axis is axis 1.
 
     Returns:
-      A dict with ``count`` (int), ``zeros``, ``abs_sum``, ``nonfinite``
-      (arrays of shape ``[units]``).
+      A dict with ``count`` (int), ``zeros`` and ``nonfinite`` (int64 arrays of
+      shape ``[units]``) and ``abs_sum`` (float64 ``[units]``, finite values only).
+
+    Raises:
+      ValueError: ``data`` is not integer/float, has fewer than 2 axes or no units.
     """
-    data = np.asarray(data)
-    _check_shape_and_dtype(
-        data.shape, str(data.dtype), data.dtype.kind in "iuf"
-    )
+    try:
+        data = np.asarray(data)
+    except ValueError as e:  # ragged nested lists
+        raise ValueError("data must be an array of activations: %s" % e) from None
+    _check_shape_and_dtype(data.shape, str(data.dtype), data.dtype.kind in "iuf", channels_first)
     if channels_first:
         data = np.moveaxis(data, 1, -1)
     units = data.shape[-1]
     flat = data.reshape(-1, units)
     count = flat.shape[0]
+    zeros = np.count_nonzero(flat == 0, axis=0)
     if data.dtype.kind == "f":
         finite = np.isfinite(flat)
-        zeros = np.count_nonzero(flat == 0, axis=0)
         abs_sum = np.where(finite, np.abs(flat), 0).sum(axis=0, dtype=np.float64)
         nonfinite = count - np.count_nonzero(finite, axis=0)
     else:
-        zeros = np.count_nonzero(flat == 0, axis=0)
         abs_sum = np.abs(flat.astype(np.float64)).sum(axis=0)
         nonfinite = np.zeros(units, np.int64)
     return {
@@ -89,8 +116,12 @@ def reduce_activations_np(data, channels_first=False):
     }
 
 
-def stats_pb(name, count, zeros, abs_sum, nonfinite, description=None):
-    """Builds a record ``Summary`` from sums that were already reduced."""
+def stats_pb(name, count, zeros, abs_sum, nonfinite, description=None, order=None):
+    """Builds a record ``Summary`` from sums that were already reduced.
+
+    ``order`` is the layer's position in its model (see
+    :func:`metadata.create_summary_metadata`).
+    """
     _check_name(name)
     tensor = tensor_util.make_tensor_proto(
         metadata.encode_record(count, zeros, abs_sum, nonfinite)
@@ -98,7 +129,7 @@ def stats_pb(name, count, zeros, abs_sum, nonfinite, description=None):
     summary = summary_pb2.Summary()
     summary.value.add(
         tag=name,
-        metadata=metadata.create_summary_metadata(description),
+        metadata=metadata.create_summary_metadata(description, order=order),
         tensor=tensor,
     )
     return summary
@@ -109,7 +140,8 @@ def activations_pb(name, data, description=None, channels_first=False):
 
     Args:
       name: Tag of the series, usually the layer name.
-      data: Array-like of activations, shape ``[batch, ..., units]``.
+      data: Array-like of activations, shape ``[batch, ..., units]`` (anything
+        ``numpy.asarray`` accepts, e.g. a CPU ``torch.Tensor``).
       description: Optional markdown description of the series.
       channels_first: Whether the units axis is axis 1 (PyTorch's NCHW).
 
@@ -125,47 +157,99 @@ def activations_pb(name, data, description=None, channels_first=False):
 # TensorFlow
 
 
+def _as_activations(data, channels_first):
+    """``data`` as a validated tensor; raises ValueError naming ``data``."""
+    tf = _tf()
+    try:
+        data = tf.convert_to_tensor(data)
+    except (TypeError, ValueError) as e:
+        raise ValueError("data must be a tensor of activations: %s" % e) from None
+    _check_shape_and_dtype(
+        data.shape.as_list() if data.shape.rank is not None else None,
+        data.dtype.name,
+        (data.dtype.is_floating or data.dtype.is_integer) and data.dtype != tf.bool,
+        channels_first,
+    )
+    return data
+
+
+_fused_sums = None
+
+
+def _fused_sums_fn():
+    """The reduction as one XLA-compiled function, built on first use.
+
+    XLA fuses the comparisons, casts and the three reductions into one pass
+    over the activations, with float64 accumulation at no extra memory
+    traffic; as separate TensorFlow ops the same work costs several passes and
+    was the main overhead of recording on every training step.
+    """
+    global _fused_sums
+    if _fused_sums is None:
+        tf = _tf()
+
+        @tf.function(jit_compile=True, reduce_retracing=True, autograph=False)
+        def fused_sums(grouped):
+            # grouped: [rows, units] or [batch, units, positions]
+            axes = [0] if grouped.shape.rank == 2 else [0, 2]
+            zeros = tf.reduce_sum(tf.cast(tf.equal(grouped, 0), tf.int64), axes)
+            magnitudes = tf.abs(tf.cast(grouped, tf.float64))
+            if grouped.dtype.is_floating:
+                finite = tf.math.is_finite(grouped)
+                abs_sum = tf.reduce_sum(tf.where(finite, magnitudes, 0.0), axes)
+                nonfinite = tf.reduce_sum(tf.cast(tf.logical_not(finite), tf.int64), axes)
+            else:
+                abs_sum = tf.reduce_sum(magnitudes, axes)
+                nonfinite = tf.zeros_like(zeros)
+            return zeros, abs_sum, nonfinite
+
+        _fused_sums = fused_sums
+    return _fused_sums
+
+
+def _reduce_validated(data, channels_first):
+    tf = _tf()
+    shape = tf.shape(data, out_type=tf.int64)
+    if channels_first:
+        # [batch, units, positions] is a free reshape; reducing axes 0 and 2
+        # avoids the transpose that moving the units axis last would cost.
+        grouped = tf.reshape(data, tf.stack([shape[0], shape[1], -1]))
+        count = shape[0] * tf.shape(grouped, out_type=tf.int64)[2]
+    else:
+        grouped = tf.reshape(data, tf.stack([-1, shape[-1]]))
+        count = tf.shape(grouped, out_type=tf.int64)[0]
+    zeros, abs_sum, nonfinite = _fused_sums_fn()(grouped)
+    return {"count": count, "zeros": zeros, "abs_sum": abs_sum, "nonfinite": nonfinite}
+
+
 def reduce_activations(data, channels_first=False):
     """Reduces activations to per-unit sums with TensorFlow ops.
 
-    Works eagerly and inside ``tf.function``.
+    Works eagerly and inside ``tf.function``; the twin of
+    :func:`reduce_activations_np`.
 
     Returns:
       A dict of tensors: ``count`` (int64 scalar), ``zeros`` and ``nonfinite``
       (int64 ``[units]``), ``abs_sum`` (float64 ``[units]``).
+
+    Raises:
+      ValueError: ``data`` is not integer/float, has fewer than 2 axes or no units.
     """
-    tf = _tf()
-    data = tf.convert_to_tensor(data)
-    _check_shape_and_dtype(
-        data.shape.as_list() if data.shape.rank is not None else None,
-        data.dtype.name,
-        data.dtype.is_floating or data.dtype.is_integer,
-    )
-    if channels_first:
-        data = tf.experimental.numpy.moveaxis(data, 1, -1)
-    units = tf.shape(data)[-1]
-    flat = tf.reshape(data, [-1, units])
-    count = tf.cast(tf.shape(flat)[0], tf.int64)
-    is_zero = tf.equal(flat, tf.zeros([], flat.dtype))
-    zeros = tf.reduce_sum(tf.cast(is_zero, tf.int64), axis=0)
-    if data.dtype.is_floating:
-        finite = tf.math.is_finite(flat)
-        abs_values = tf.where(finite, tf.abs(flat), tf.zeros([], flat.dtype))
-        # float32 sums within a batch are accurate enough; accumulate in float64.
-        abs_sum = tf.cast(tf.reduce_sum(abs_values, axis=0), tf.float64)
-        nonfinite = count - tf.reduce_sum(tf.cast(finite, tf.int64), axis=0)
-    else:
-        abs_sum = tf.reduce_sum(tf.abs(tf.cast(flat, tf.float64)), axis=0)
-        nonfinite = tf.zeros([units], tf.int64)
-    return {"count": count, "zeros": zeros, "abs_sum": abs_sum, "nonfinite": nonfinite}
+    return _reduce_validated(_as_activations(data, channels_first), channels_first)
 
 
 def encode_stats(count, zeros, abs_sum, nonfinite):
-    """TensorFlow twin of :func:`metadata.encode_record`: the record as a string tensor."""
+    """TensorFlow twin of :func:`metadata.encode_record`: the record as a string tensor.
+
+    Decodes to the same values as the numpy encoder (the scalar ``count`` is
+    laid out differently inside its ``TensorProto``, so the bytes differ).
+    """
     tf = _tf()
     count = tf.cast(count, tf.int64)
     zeros = tf.cast(zeros, tf.int64)
     nonfinite = tf.cast(nonfinite, tf.int64)
+    if zeros.shape.rank not in (None, 1):
+        raise ValueError("zeros must have shape [units], got %s" % (zeros.shape,))
     fits_int32 = count <= metadata.INT32_LIMIT
 
     def serialize_counts(values):
@@ -194,7 +278,8 @@ def write_stats(name, count, zeros, abs_sum, nonfinite, step=None, description=N
     """Writes one record of already-reduced sums to the default summary writer.
 
     ``order`` is the layer's position in its model (see
-    :func:`metadata.create_summary_metadata`).
+    :func:`metadata.create_summary_metadata`). ``name`` is used as the tag as
+    is (no name scope is added).
 
     Returns:
       Like ``tf.summary.write``: True on success, False if no default writer
@@ -221,7 +306,8 @@ def activations(name, data, step=None, description=None, channels_first=False):
       name: Tag of the series, usually the layer name; scoped like other
         ``tf.summary`` ops.
       data: A numeric tensor of shape ``[batch, ..., units]``: every axis but
-        the last is reduced, so a conv layer's unit is a channel.
+        the last is reduced, so a conv layer's unit is a channel. An empty
+        batch writes a record with count 0.
       step: Explicit int64 step; defaults to ``tf.summary.experimental.get_step()``.
       description: Optional markdown description of the series.
       channels_first: Whether the units axis is axis 1 (``NCHW`` layouts).
@@ -230,8 +316,8 @@ def activations(name, data, step=None, description=None, channels_first=False):
       True on success, False if no default writer is set or recording is off.
 
     Raises:
-      ValueError: ``data`` is not numeric or has no units axis, or ``name``
-        is empty.
+      ValueError: ``data`` is not integer/float, has fewer than 2 axes or no
+        units, or ``name`` is empty.
       ValueError: from ``tf.summary.write`` when ``step`` is None and no
         default step is set.
 
@@ -242,16 +328,224 @@ def activations(name, data, step=None, description=None, channels_first=False):
     """
     _check_name(name)
     tf = _tf()
-    data = tf.convert_to_tensor(data)
-    _check_shape_and_dtype(
-        data.shape.as_list() if data.shape.rank is not None else None,
-        data.dtype.name,
-        data.dtype.is_floating or data.dtype.is_integer,
-    )
+    data = _as_activations(data, channels_first)
     with tf.summary.experimental.summary_scope(name, "deadrelu_summary", values=[data, step]) as (tag, _):
         return tf.summary.write(
             tag=tag,
-            tensor=lambda: encode_stats(**reduce_activations(data, channels_first)),
+            tensor=lambda: encode_stats(**_reduce_validated(data, channels_first)),
             step=step,
             metadata=metadata.create_summary_metadata(description),
         )
+
+
+# --------------------------------------------------------------------------
+# Accumulating over batches (custom training loops)
+
+
+@dataclasses.dataclass(frozen=True)
+class _LayerSums:
+    """The variables holding one layer's running sums."""
+
+    units: int
+    count: object  # tf.Variable int64 []
+    zeros: object  # tf.Variable int64 [units]
+    abs_sum: object  # tf.Variable float64 [units]
+    nonfinite: object  # tf.Variable int64 [units]
+
+    @property
+    def variables(self):
+        return (self.count, self.zeros, self.abs_sum, self.nonfinite)
+
+
+def _in_replica_context_of_a_strategy():
+    tf = _tf()
+    return tf.distribute.has_strategy() and not tf.distribute.in_cross_replica_context()
+
+
+class Accumulator:
+    """Sums Dead ReLU statistics over batches and writes one record per layer.
+
+    For custom training loops: call :meth:`update` with each layer's
+    activations on every step (eagerly, inside ``tf.function`` or inside
+    ``strategy.run``) and :meth:`write` once per epoch. The sums are exact
+    (int64 counts, float64 ``abs_sum``) and cover every batch since the last
+    ``write`` or ``reset``.
+
+    Under ``tf.distribute`` the sums live in variables that are summed over
+    replicas when read (``ON_READ`` synchronization, ``SUM`` aggregation, as
+    Keras metrics do), so a written record counts the whole global batch.
+    Create the Accumulator under ``strategy.scope()`` with ``units`` naming
+    every layer, because variables cannot be created inside ``strategy.run``.
+
+    Example:
+      >>> acc = summary.Accumulator()
+      >>> @tf.function
+      ... def train_step(x, y):
+      ...     loss, hidden = ...   # forward pass that also returns activations
+      ...     for i, h in enumerate(hidden):
+      ...         acc.update("dense_%d" % i, h)
+      >>> for epoch in range(epochs):
+      ...     for x, y in dataset:
+      ...         train_step(x, y)
+      ...     with writer.as_default():
+      ...         acc.write(step=epoch)
+    """
+
+    def __init__(self, units=None, *, channels_first=False, description=None):
+        """Creates an empty accumulator.
+
+        Args:
+          units: Optional mapping ``{layer_name: n_units}`` creating the
+            variables now, in this order. Needed when :meth:`update` runs in a
+            replica context (create the Accumulator under ``strategy.scope()``)
+            or in a ``tf.function`` traced more than once. Without it, each
+            layer's variables are created on its first update (eagerly, or on
+            the first trace of a ``tf.function``).
+          channels_first: Default for :meth:`update`: whether the units axis
+            is axis 1 (``NCHW``) rather than the last.
+          description: Optional markdown description of every written series.
+        """
+        self._channels_first = bool(channels_first)
+        self._description = description
+        self._layers = {}  # insertion order = the order of records
+        if units is not None:
+            if not isinstance(units, collections.abc.Mapping):
+                raise ValueError("units must be a mapping {layer_name: n_units}, got %r" % (units,))
+            for name, n_units in units.items():
+                _check_name(name, "units keys")
+                if isinstance(n_units, bool) or not isinstance(n_units, (int, np.integer)) or n_units < 1:
+                    raise ValueError("units[%r] must be a positive int, got %r" % (name, n_units))
+                self._create(name, int(n_units))
+
+    @property
+    def names(self):
+        """Layer names in insertion order (the ``order`` of their records)."""
+        return list(self._layers)
+
+    @property
+    def variables(self):
+        """All variables of the accumulator (for checkpointing or inspection)."""
+        return [v for layer in self._layers.values() for v in layer.variables]
+
+    def _create(self, name, units):
+        tf = _tf()
+        safe = re.sub(r"[^A-Za-z0-9_.\-]", "_", name)
+
+        def variable(stat, shape, dtype):
+            return tf.Variable(
+                tf.zeros(shape, dtype),
+                trainable=False,
+                name="deadrelu_%s_%s" % (safe, stat),
+                synchronization=tf.VariableSynchronization.ON_READ,
+                aggregation=tf.VariableAggregation.SUM,
+            )
+
+        # Lifted out of any tf.function being traced, so that the variables
+        # outlive the trace (tf.function allows this on its first trace only).
+        with tf.init_scope():
+            layer = _LayerSums(
+                units=units,
+                count=variable("count", [], tf.int64),
+                zeros=variable("zeros", [units], tf.int64),
+                abs_sum=variable("abs_sum", [units], tf.float64),
+                nonfinite=variable("nonfinite", [units], tf.int64),
+            )
+        self._layers[name] = layer
+        return layer
+
+    def update(self, name, data, channels_first=None):
+        """Adds one batch of layer ``name``'s activations to its sums.
+
+        Args:
+          name: Layer name; the tag of its records.
+          data: Activations of shape ``[batch, ..., units]`` (or
+            ``[batch, units, ...]`` with ``channels_first``); integer or float.
+            The units axis must have a static size.
+          channels_first: Overrides the Accumulator's default for this call.
+
+        Raises:
+          ValueError: ``name`` is empty or unknown in a replica context;
+            ``data`` is not numeric, has no units axis, or its number of
+            units differs from earlier updates of ``name``.
+        """
+        _check_name(name)
+        channels_first = self._channels_first if channels_first is None else bool(channels_first)
+        data = _as_activations(data, channels_first)
+        shape = data.shape.as_list() if data.shape.rank is not None else None
+        units = None if shape is None else shape[1 if channels_first else -1]
+        layer = self._layers.get(name)
+        if layer is None:
+            if _in_replica_context_of_a_strategy():
+                raise ValueError(
+                    "name %r is not a layer of this Accumulator (it knows %r); variables "
+                    "cannot be created inside strategy.run: create the Accumulator under "
+                    "strategy.scope() with units={%r: n_units, ...}" % (name, self.names, name)
+                )
+            if units is None:
+                raise ValueError(
+                    "data must have a units axis of known size to create layer %r, got "
+                    "shape %s; or declare it with Accumulator(units={%r: n_units})"
+                    % (name, data.shape, name)
+                )
+            layer = self._create(name, units)
+        elif units is not None and units != layer.units:
+            raise ValueError(
+                "data has %d units (shape %s) but layer %r has %d units"
+                % (units, data.shape, name, layer.units)
+            )
+        batch = _reduce_validated(data, channels_first)
+        layer.count.assign_add(batch["count"])
+        layer.zeros.assign_add(batch["zeros"])
+        layer.abs_sum.assign_add(batch["abs_sum"])
+        layer.nonfinite.assign_add(batch["nonfinite"])
+
+    def write(self, step=None):
+        """Writes one record per layer with the sums since the last write, then resets.
+
+        Records go to the default summary writer in insertion order, each
+        with ``order`` = its index. The sums are reset even when nothing is
+        recorded (no writer, ``record_if`` off), so every record covers only
+        the batches since the previous ``write`` call. Call it outside
+        ``strategy.run``.
+
+        Args:
+          step: Explicit int64 step; defaults to ``tf.summary.experimental.get_step()``.
+
+        Returns:
+          Like ``tf.summary`` ops: a bool tensor, True if every record was
+          written, False if there is no default writer, recording is off or
+          no layer was updated yet.
+        """
+        tf = _tf()
+        if _in_replica_context_of_a_strategy():
+            raise ValueError("Accumulator.write must be called outside strategy.run (cross-replica context)")
+        written = [
+            write_stats(name, *layer.variables, step=step, description=self._description, order=order)
+            for order, (name, layer) in enumerate(self._layers.items())
+        ]
+        self.reset()
+        if not written:
+            return tf.constant(False)
+        return tf.reduce_all(tf.stack(written))
+
+    def result(self):
+        """The current sums as numpy, summed over replicas (call eagerly).
+
+        Returns:
+          ``{name: {"count": int, "zeros": int64 [units], "abs_sum": float64
+          [units], "nonfinite": int64 [units]}}`` in insertion order.
+        """
+        return {
+            name: {
+                "count": int(layer.count.read_value().numpy()),
+                "zeros": layer.zeros.read_value().numpy().astype(np.int64),
+                "abs_sum": layer.abs_sum.read_value().numpy().astype(np.float64),
+                "nonfinite": layer.nonfinite.read_value().numpy().astype(np.int64),
+            }
+            for name, layer in self._layers.items()
+        }
+
+    def reset(self):
+        """Sets every sum to zero (outside ``strategy.run``)."""
+        for variable in self.variables:
+            variable.assign(_tf().zeros(variable.shape, variable.dtype))
