@@ -141,13 +141,27 @@ def encode_record(count, zeros, abs_sum, nonfinite):
     """Encodes the four sums as the record tensor (a numpy array of 4 ``bytes``).
 
     This is the numpy twin of the TensorFlow encoder in ``summary.py``; both
-    produce the same bytes.
+    decode to the same values (the scalar ``count`` is laid out differently
+    inside its ``TensorProto``, so the bytes are not identical).
+
+    Raises:
+      ValueError: the sums have inconsistent shapes or counts; the message
+        names the argument.
     """
     count = int(count)
+    if count < 0:
+        raise ValueError("count must be >= 0, got %d" % count)
     zeros = np.asarray(zeros)
     if zeros.ndim != 1:
         raise ValueError("zeros must have shape [units], got %s" % (zeros.shape,))
+    units = zeros.shape[0]
+    if np.shape(abs_sum) != (units,):
+        raise ValueError("abs_sum must have shape [%d] like zeros, got %s" % (units, np.shape(abs_sum)))
     nonfinite = np.asarray(nonfinite)
+    if nonfinite.shape not in ((), (units,)):
+        raise ValueError("nonfinite must have shape [] or [%d], got %s" % (units, nonfinite.shape))
+    if np.any(zeros < 0) or np.any(nonfinite < 0) or np.any(zeros.astype(np.int64) + nonfinite.astype(np.int64) > count):
+        raise ValueError("zeros + nonfinite must be between 0 and count (%d) for every unit" % count)
     int_dtype = count_dtype(count)
     if np.any(nonfinite):
         nonfinite_stored = nonfinite.astype(int_dtype)
@@ -194,7 +208,8 @@ def decode_record(value):
     if nonfinite.shape not in ((), (units,)) or nonfinite.dtype.kind not in "iu":
         raise RecordError("record nonfinite must be integers of shape [] or [%d], got %s %s" % (units, nonfinite.dtype, nonfinite.shape))
     count = int(count)
-    if count < 0 or np.any(zeros < 0) or np.any(zeros + nonfinite > count):
+    # int64 first: two int32 counts near the int32 limit must not wrap around.
+    if count < 0 or np.any(zeros < 0) or np.any(zeros.astype(np.int64) + nonfinite.astype(np.int64) > count):
         raise RecordError("record counts are inconsistent: zeros + nonfinite exceed count %d" % count)
     return Record(
         count=count,
