@@ -1,0 +1,103 @@
+/**
+ * Drawing a layer's heatmap: colouring an aggregated grid into RGBA pixels (pure,
+ * unit-tested), choosing axis ticks (pure), and putting both on a canvas / SVG.
+ */
+
+import { DEAD_RGB, NEARLY_DEAD_RGB, NO_DATA_RGB, scaleRgb } from "./colors.js";
+import { GONE, METRIC_ZEROS } from "./stats.js";
+
+/**
+ * Colours a rows x cols grid of severities (see stats.severity) into RGBA bytes:
+ * GONE -> the dead colour; in the zeros metric a fraction >= nearlyDeadThreshold
+ * -> the nearly-dead colour; NaN -> the no-data grey; otherwise the scale.
+ */
+export function paint(grid, metric, nearlyDeadThreshold, out = new Uint8ClampedArray(grid.length * 4)) {
+  const highlightNearlyDead = metric === METRIC_ZEROS;
+  for (let i = 0; i < grid.length; i++) {
+    const v = grid[i];
+    let rgb;
+    if (v === GONE) rgb = DEAD_RGB;
+    else if (Number.isNaN(v)) rgb = NO_DATA_RGB;
+    else if (highlightNearlyDead && v >= nearlyDeadThreshold) rgb = NEARLY_DEAD_RGB;
+    else rgb = scaleRgb(v);
+    const j = i * 4;
+    out[j] = rgb[0];
+    out[j + 1] = rgb[1];
+    out[j + 2] = rgb[2];
+    out[j + 3] = 255;
+  }
+  return out;
+}
+
+/** Returns about `count` evenly spread integers in [start, end), always including start. */
+export function evenTicks(start, end, count) {
+  const n = end - start;
+  if (n <= 0) return [];
+  if (n <= count) return Array.from({ length: n }, (_, i) => start + i);
+  const out = [];
+  for (let k = 0; k < count; k++) out.push(start + Math.round((k * (n - 1)) / (count - 1)));
+  return [...new Set(out)];
+}
+
+/** Returns multiples of a "nice" step (1, 2, 5 x 10^k) in [start, end), about `count` of them. */
+export function niceTicks(start, end, count) {
+  const n = end - start;
+  if (n <= 0) return [];
+  const raw = Math.max(1, n / count);
+  const magnitude = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * magnitude).find((s) => s >= raw);
+  const out = [];
+  for (let v = Math.ceil(start / step) * step; v < end; v += step) out.push(v);
+  return out;
+}
+
+/** Puts a painted grid on `canvas`, resizing its bitmap to cols x rows pixels. */
+export function putPixels(canvas, rgba, rows, cols) {
+  if (canvas.width !== cols) canvas.width = cols;
+  if (canvas.height !== rows) canvas.height = rows;
+  const context = canvas.getContext("2d");
+  context.putImageData(new ImageData(rgba, cols, rows), 0, 0);
+}
+
+const SVG = "http://www.w3.org/2000/svg";
+
+/** Creates an SVG element with attributes (text goes through textContent only). */
+export function svg(name, attributes = {}, text = null) {
+  const element = document.createElementNS(SVG, name);
+  for (const [k, v] of Object.entries(attributes)) element.setAttribute(k, String(v));
+  if (text != null) element.textContent = text;
+  return element;
+}
+
+/**
+ * Draws an axis into an (emptied) SVG element.
+ * `ticks` is a list of {at: pixel position, label}; `side` is "left" or "bottom".
+ */
+export function drawAxis(element, side, length, ticks, title) {
+  element.replaceChildren();
+  if (side === "bottom") {
+    element.setAttribute("height", 34);
+    element.setAttribute("width", length);
+    element.append(svg("line", { x1: 0, x2: length, y1: 0.5, y2: 0.5, class: "axis-line" }));
+    for (const { at, label } of ticks) {
+      element.append(svg("line", { x1: at, x2: at, y1: 0, y2: 4, class: "axis-line" }));
+      element.append(svg("text", { x: at, y: 14, "text-anchor": "middle" }, label));
+    }
+    element.append(svg("text", { x: length / 2, y: 30, "text-anchor": "middle", class: "axis-title" }, title));
+  } else {
+    const width = Number(element.getAttribute("width")) || 56;
+    element.setAttribute("height", length);
+    element.append(svg("line", { x1: width - 0.5, x2: width - 0.5, y1: 0, y2: length, class: "axis-line" }));
+    for (const { at, label } of ticks) {
+      element.append(svg("line", { x1: width - 4, x2: width, y1: at, y2: at, class: "axis-line" }));
+      element.append(svg("text", { x: width - 6, y: at + 3.5, "text-anchor": "end" }, label));
+    }
+    element.append(
+      svg(
+        "text",
+        { x: 0, y: 0, transform: `translate(10 ${length / 2}) rotate(-90)`, "text-anchor": "middle", class: "axis-title" },
+        title,
+      ),
+    );
+  }
+}

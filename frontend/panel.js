@@ -1,0 +1,326 @@
+/**
+ * One layer's panel: heads-up numbers, the heatmap (with aggregation of large
+ * layers, drag-to-zoom and a hover tooltip), its axes, and the line chart of dead
+ * units per step.
+ */
+
+import { dormantScalePosition } from "./colors.js";
+import { chartLines, drawChart } from "./chart.js";
+import { el, percent } from "./dom.js";
+import { drawAxis, evenTicks, niceTicks, paint, putPixels } from "./heatmap.js";
+import {
+  METRIC_DORMANT,
+  SORT_INDEX,
+  aggregate,
+  analyze,
+  binRange,
+  unitOrder,
+  worstCell,
+} from "./stats.js";
+
+const Y_AXIS_WIDTH = 56;
+const MIN_PLOT_HEIGHT = 96;
+const MAX_PLOT_HEIGHT = 320;
+const PIXELS_PER_UNIT = 4;
+
+/** Label of the chosen metric's "gone" state, e.g. in "12 dead". */
+export function goneLabel(metric) {
+  return metric === METRIC_DORMANT ? "dormant" : "dead";
+}
+
+export class LayerPanel {
+  /** `tooltip` is the app's shared tooltip element. */
+  constructor(run, tag, tooltip) {
+    this.run = run;
+    this.tag = tag;
+    this.tooltip = tooltip;
+    this.series = null;
+    this.analysis = null;
+    this.analysisKey = null;
+    this.view = null;
+    this.layout = null;
+
+    this.title = el("span", { class: "layer-name", text: tag });
+    this.summary = el("span", { class: "layer-summary", text: "loading…" });
+    this.resetButton = el("button", { class: "link-button", text: "reset zoom", hidden: "", on: { click: () => this.resetZoom() } });
+    this.canvas = el("canvas", { class: "heatmap", dataset: { run, tag } });
+    this.brush = el("div", { class: "brush", hidden: "" });
+    this.plot = el("div", { class: "plot" }, this.canvas, this.brush);
+    this.yAxis = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    this.yAxis.setAttribute("width", Y_AXIS_WIDTH);
+    this.xAxis = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    this.chart = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    this.chartLegend = el("div", { class: "chart-legend" });
+    this.note = el("div", { class: "panel-note", hidden: "" });
+    this.element = el(
+      "section",
+      { class: "panel", dataset: { run, tag } },
+      el("div", { class: "panel-head" }, this.title, this.summary, this.resetButton),
+      this.note,
+      el("div", { class: "panel-grid" }, this.yAxis, this.plot, el("div"), this.xAxis, el("div"), this.chart, el("div"), this.chartLegend),
+    );
+    this.installPointer();
+  }
+
+  /** Sets new data; keeps the zoom where it still makes sense. */
+  setSeries(series) {
+    const old = this.series;
+    this.series = series;
+    this.analysis = null;
+    if (this.view && old) {
+      const v = this.view;
+      const steps = series.steps.length;
+      const followEnd = v.stepEnd === old.steps.length;
+      this.view = {
+        unitStart: Math.min(v.unitStart, series.units - 1),
+        unitEnd: Math.min(v.unitEnd, series.units),
+        stepStart: Math.min(v.stepStart, Math.max(0, steps - 1)),
+        stepEnd: followEnd ? steps : Math.min(v.stepEnd, steps),
+      };
+      if (old.units !== series.units) this.view = null;
+    }
+    const notes = [];
+    if (series.skipped.length) {
+      notes.push(`${series.skipped.length} record(s) could not be read and are not shown (e.g. step ${series.skipped[0].step}: ${series.skipped[0].reason}).`);
+    }
+    this.note.textContent = notes.join(" ");
+    this.note.hidden = notes.length === 0;
+  }
+
+  fullView() {
+    return { unitStart: 0, unitEnd: this.series.units, stepStart: 0, stepEnd: this.series.steps.length };
+  }
+
+  resetZoom() {
+    this.view = null;
+    this.draw(this.settings);
+  }
+
+  /** Recomputes what changed and redraws; `settings` are the app's controls. */
+  draw(settings) {
+    this.settings = settings;
+    const series = this.series;
+    if (!series) return;
+    if (settings.metric === METRIC_DORMANT && !series.absSum) {
+      this.summary.textContent = "loading mean |activation| for the dormant score…";
+      return;
+    }
+    performance.mark("deadrelu:draw:start");
+    const key = `${settings.metric}|${settings.tau}|${settings.threshold}`;
+    if (this.analysisKey !== key || !this.analysis) {
+      this.analysis = analyze(series, settings, dormantScalePosition);
+      this.analysisKey = key;
+    }
+    const a = this.analysis;
+    this.order = unitOrder(settings.sort, {
+      units: series.units,
+      steps: series.steps.length,
+      deathIdx: a.deathIdx,
+      severity: a.severity,
+    });
+    const view = this.view || this.fullView();
+    const nUnits = view.unitEnd - view.unitStart;
+    const nSteps = view.stepEnd - view.stepStart;
+    const width = Math.max(120, (this.plot.clientWidth || 640));
+    const height = Math.max(MIN_PLOT_HEIGHT, Math.min(MAX_PLOT_HEIGHT, nUnits * PIXELS_PER_UNIT));
+    const rows = Math.max(1, Math.min(nUnits, height));
+    const cols = Math.max(1, Math.min(nSteps, width));
+    const grid = nUnits > 0 && nSteps > 0 ? aggregate(a.severity, series.units, this.order, view, rows, cols) : new Float32Array(rows * cols).fill(NaN);
+    putPixels(this.canvas, paint(grid, settings.metric, settings.threshold), rows, cols);
+    this.canvas.style.height = `${height}px`;
+    this.layout = { view, rows, cols, width, height };
+    performance.mark("deadrelu:draw:end");
+    performance.measure(`deadrelu:draw ${this.run}/${this.tag}`, "deadrelu:draw:start", "deadrelu:draw:end");
+
+    this.drawAxes(settings);
+    this.drawSummary(settings);
+    this.drawChart(settings);
+    this.resetButton.hidden = this.view == null;
+    this.element.dataset.drawn = "true";
+    this.canvas.dataset.rows = rows;
+    this.canvas.dataset.cols = cols;
+  }
+
+  drawAxes(settings) {
+    const { view, rows, cols, width, height } = this.layout;
+    const steps = this.series.steps;
+    const nSteps = view.stepEnd - view.stepStart;
+    const xTicks = evenTicks(view.stepStart, view.stepEnd, Math.max(2, Math.floor(width / 90))).map((s) => ({
+      at: ((s - view.stepStart + 0.5) / nSteps) * width,
+      label: String(steps[s]),
+    }));
+    const perColumn = nSteps / cols;
+    const xTitle = perColumn > 1 ? `step (each column: worst of ${perColumn.toFixed(1)} steps)` : "step";
+    drawAxis(this.xAxis, "bottom", width, xTicks, xTitle);
+
+    const nUnits = view.unitEnd - view.unitStart;
+    const byIndex = settings.sort === SORT_INDEX;
+    const yTicks = niceTicks(view.unitStart, view.unitEnd, Math.max(2, Math.floor(height / 28))).map((p) => ({
+      at: ((p - view.unitStart + 0.5) / nUnits) * height,
+      label: String(p),
+    }));
+    const perRow = nUnits / rows;
+    const what = byIndex ? "unit" : `rank (${settings.sort === "death" ? "by death step" : "by latest value"})`;
+    const yTitle = perRow > 1 ? `${what}, ${perRow.toFixed(1)}/row` : what;
+    drawAxis(this.yAxis, "left", height, yTicks, yTitle);
+  }
+
+  drawSummary(settings) {
+    const s = this.series;
+    const last = s.steps.length - 1;
+    const word = goneLabel(settings.metric);
+    const c = this.analysis.counts;
+    const parts = [`${s.units} units`, `${s.steps.length} steps`];
+    if (last >= 0) {
+      parts.push(`${c.gone[last]} ${word} at step ${s.steps[last]} (${percent(c.gone[last], s.units)})`);
+      if (c.nearlyDead) parts.push(`${c.nearlyDead[last]} ≥ ${settings.threshold} zeros`);
+      const revived = this.analysis.revived.reduce((n, r) => n + r, 0);
+      if (revived) parts.push(`${revived} revived`);
+    }
+    this.summary.textContent = parts.join(" · ");
+  }
+
+  drawChart(settings) {
+    const { view, width } = this.layout;
+    const lines = chartLines(this.analysis.counts, goneLabel(settings.metric));
+    drawChart(this.chart, {
+      width,
+      lines,
+      units: this.series.units,
+      stepStart: view.stepStart,
+      stepEnd: view.stepEnd,
+      scale: settings.chartScale,
+    });
+    this.chartLegend.replaceChildren(
+      el("span", { class: "chart-title", text: settings.chartScale === "percent" ? "% of units per step:" : "units per step:" }),
+      ...lines.map((line) =>
+        el("span", { class: "legend-item" }, el("span", { class: line.dashed ? "swatch-line dashed" : "swatch-line", style: { borderColor: line.color } }), line.label),
+      ),
+    );
+  }
+
+  /** The (row, col) of the canvas grid under a pointer event. */
+  cellAt(event) {
+    const rect = this.canvas.getBoundingClientRect();
+    const { rows, cols } = this.layout;
+    const col = Math.min(cols - 1, Math.max(0, Math.floor(((event.clientX - rect.left) / rect.width) * cols)));
+    const row = Math.min(rows - 1, Math.max(0, Math.floor(((event.clientY - rect.top) / rect.height) * rows)));
+    return { row, col };
+  }
+
+  installPointer() {
+    let dragStart = null;
+    this.canvas.addEventListener("mousemove", (event) => {
+      if (!this.layout) return;
+      if (dragStart) this.showBrush(dragStart, event);
+      this.showTooltip(event);
+    });
+    this.canvas.addEventListener("mouseleave", () => {
+      this.tooltip.hidden = true;
+    });
+    this.canvas.addEventListener("mousedown", (event) => {
+      if (!this.layout) return;
+      event.preventDefault();
+      dragStart = { x: event.clientX, y: event.clientY, cell: this.cellAt(event) };
+    });
+    window.addEventListener("mouseup", (event) => {
+      if (!dragStart) return;
+      const start = dragStart;
+      dragStart = null;
+      this.brush.hidden = true;
+      if (Math.abs(event.clientX - start.x) + Math.abs(event.clientY - start.y) < 6) return;
+      this.zoomTo(start.cell, this.cellAt(event));
+    });
+    this.canvas.addEventListener("dblclick", () => this.resetZoom());
+  }
+
+  showBrush(start, event) {
+    const rect = this.plot.getBoundingClientRect();
+    const x0 = Math.min(start.x, event.clientX) - rect.left;
+    const y0 = Math.min(start.y, event.clientY) - rect.top;
+    Object.assign(this.brush.style, {
+      left: `${x0}px`,
+      top: `${y0}px`,
+      width: `${Math.abs(event.clientX - start.x)}px`,
+      height: `${Math.abs(event.clientY - start.y)}px`,
+    });
+    this.brush.hidden = false;
+  }
+
+  /** Zooms into the units and steps covered by the grid cells a..b (inclusive). */
+  zoomTo(a, b) {
+    const { view, rows, cols } = this.layout;
+    const nUnits = view.unitEnd - view.unitStart;
+    const nSteps = view.stepEnd - view.stepStart;
+    const [r0, r1] = [Math.min(a.row, b.row), Math.max(a.row, b.row)];
+    const [c0, c1] = [Math.min(a.col, b.col), Math.max(a.col, b.col)];
+    this.view = {
+      unitStart: view.unitStart + binRange(nUnits, rows, r0)[0],
+      unitEnd: view.unitStart + binRange(nUnits, rows, r1)[1],
+      stepStart: view.stepStart + binRange(nSteps, cols, c0)[0],
+      stepEnd: view.stepStart + binRange(nSteps, cols, c1)[1],
+    };
+    this.draw(this.settings);
+  }
+
+  /** The numbers behind the cell under the pointer, as lines of [label, value]. */
+  describeCell(row, col) {
+    const s = this.series;
+    const { view, rows, cols } = this.layout;
+    const { unit, stepIndex } = worstCell(this.analysis.severity, s.units, this.order, view, rows, cols, row, col);
+    const i = stepIndex * s.units + unit;
+    const count = s.count[stepIndex];
+    const zeros = s.zeros[i];
+    const lines = [
+      ["run", this.run],
+      ["layer", this.tag],
+      ["unit", String(unit)],
+      ["step", String(s.steps[stepIndex])],
+      ["zeros / count", `${zeros} / ${count}`],
+      ["zero fraction", count > 0 ? (zeros / count).toFixed(4) : "no data"],
+    ];
+    if (s.absSum) {
+      const finite = count - s.nonfinite[i];
+      lines.push(["mean |activation|", finite > 0 ? formatNumber(s.absSum[i] / finite) : "no finite value"]);
+      if (s.nonfinite[i] > 0) lines.push(["NaN/Inf values", String(s.nonfinite[i])]);
+    } else {
+      lines.push(["mean |activation|", "loading…"]);
+    }
+    if (this.settings.metric === METRIC_DORMANT) {
+      const score = this.analysis.values[i];
+      lines.push(["dormant score", Number.isNaN(score) ? "no data" : formatNumber(score)]);
+    }
+    const word = goneLabel(this.settings.metric);
+    const death = this.analysis.deathIdx[unit];
+    lines.push([`${word} since step`, death >= 0 ? String(s.steps[death]) : `not ${word} at the latest step`]);
+    lines.push(["revived", this.analysis.revived[unit] ? `yes (was ${word}, is not at the latest step)` : "no"]);
+    const binUnits = (view.unitEnd - view.unitStart) / rows;
+    const binSteps = (view.stepEnd - view.stepStart) / cols;
+    if (binUnits > 1 || binSteps > 1) lines.push(["cell", "aggregated: showing its worst unit/step (drag to zoom)"]);
+    return lines;
+  }
+
+  showTooltip(event) {
+    const { row, col } = this.cellAt(event);
+    const lines = this.describeCell(row, col);
+    this.tooltip.replaceChildren(
+      ...lines.map(([k, v]) => el("div", { class: "tooltip-row" }, el("span", { class: "tooltip-key", text: k }), el("span", { class: "tooltip-value", text: v }))),
+    );
+    this.tooltip.hidden = false;
+    const pad = 14;
+    const box = this.tooltip.getBoundingClientRect();
+    let left = event.clientX + pad;
+    let top = event.clientY + pad;
+    if (left + box.width > window.innerWidth) left = event.clientX - box.width - pad;
+    if (top + box.height > window.innerHeight) top = Math.max(0, event.clientY - box.height - pad);
+    this.tooltip.style.left = `${left}px`;
+    this.tooltip.style.top = `${top}px`;
+  }
+}
+
+/** Up to 4 significant digits, without exponent for everyday magnitudes. */
+export function formatNumber(x) {
+  if (x === 0) return "0";
+  const abs = Math.abs(x);
+  return abs >= 1e-3 && abs < 1e6 ? String(Number(x.toPrecision(4))) : x.toExponential(3);
+}

@@ -1,0 +1,204 @@
+/**
+ * The parts of the tab around the layer panels: controls, legend, overview row,
+ * and the empty / error / downsampled messages. Pure DOM, no fetching.
+ */
+
+import { DEAD_RGB, DORMANT_SCORE_CAP, NEARLY_DEAD_RGB, NO_DATA_RGB, SCALE_STOPS, cssRgb } from "./colors.js";
+import { el, percent } from "./dom.js";
+import { METRIC_DORMANT, METRIC_ZEROS, SORT_DEATH, SORT_INDEX, SORT_LATEST } from "./stats.js";
+
+/** The line a user adds to Keras training to get data into this tab. */
+export const SNIPPET_IMPORT = "from tensorboard_plugin_deadrelu.keras import DeadReluMonitor";
+export const SNIPPET_FIT = "model.fit(x, y, callbacks=[DeadReluMonitor(log_dir)])";
+/** What keeps every step (the loader's default keeps a sample). */
+export const KEEP_ALL_FLAG = "--samples_per_plugin deadrelu=0";
+
+function select(label, value, options, onChange, name) {
+  const input = el(
+    "select",
+    { name, on: { change: () => onChange(input.value) } },
+    ...options.map(([v, text]) => el("option", { value: v, text })),
+  );
+  input.value = value;
+  return el("label", { class: "control" }, el("span", { class: "control-label", text: label }), input);
+}
+
+function number(label, value, { min, max, step, name }, onChange) {
+  const input = el("input", { type: "number", name, min, max, step, value: String(value) });
+  input.addEventListener("change", () => {
+    const v = Number(input.value);
+    const ok = input.value !== "" && Number.isFinite(v) && v >= min && v <= max && !(name === "threshold" && v === 0);
+    input.classList.toggle("invalid", !ok);
+    input.title = ok ? "" : `a number in ${name === "threshold" ? "(0, 1]" : `[${min}, ${max}]`}`;
+    if (ok) onChange(v);
+  });
+  return el("label", { class: "control" }, el("span", { class: "control-label", text: label }), input);
+}
+
+/**
+ * The control bar. `settings` is read for initial values; `on(change)` receives
+ * partial settings when the user changes something.
+ */
+export function controls(settings, on) {
+  const tau = number("τ (dormant if score ≤ τ)", settings.tau, { min: 0, max: 10, step: 0.005, name: "tau" }, (v) => on({ tau: v }));
+  tau.hidden = settings.metric !== METRIC_DORMANT;
+  const threshold = number("nearly dead at ≥", settings.threshold, { min: 0.001, max: 1, step: 0.005, name: "threshold" }, (v) => on({ threshold: v }));
+  threshold.hidden = settings.metric === METRIC_DORMANT;
+  const metric = select(
+    "colour",
+    settings.metric,
+    [
+      [METRIC_ZEROS, "zero fraction"],
+      [METRIC_DORMANT, "τ-dormant score"],
+    ],
+    (v) => {
+      tau.hidden = v !== METRIC_DORMANT;
+      threshold.hidden = v === METRIC_DORMANT;
+      on({ metric: v });
+    },
+    "metric",
+  );
+  const sort = select(
+    "sort units",
+    settings.sort,
+    [
+      [SORT_INDEX, "by index"],
+      [SORT_DEATH, "by death step"],
+      [SORT_LATEST, "by latest value"],
+    ],
+    (v) => on({ sort: v }),
+    "sort",
+  );
+  const chart = select(
+    "chart",
+    settings.chartScale,
+    [
+      ["count", "unit counts"],
+      ["percent", "% of units"],
+    ],
+    (v) => on({ chartScale: v }),
+    "chartScale",
+  );
+  return el("div", { class: "controls" }, metric, threshold, tau, sort, chart);
+}
+
+/** The run selector: one checkbox per run, names as text. */
+export function runSelector(runs, selected, onChange) {
+  const boxes = runs.map((run) => {
+    const box = el("input", { type: "checkbox", name: "run", value: run });
+    box.checked = selected.includes(run);
+    box.addEventListener("change", () => onChange(boxes.filter((b) => b.checked).map((b) => b.value)));
+    return box;
+  });
+  const all = el("button", { class: "link-button", text: "all", on: { click: () => onChange(runs.slice()) } });
+  const none = el("button", { class: "link-button", text: "none", on: { click: () => onChange([]) } });
+  return el(
+    "div",
+    { class: "runs" },
+    el("span", { class: "control-label", text: "runs" }),
+    ...boxes.map((box) => el("label", { class: "run-option" }, box, el("span", { class: "run-name", text: box.value }))),
+    all,
+    none,
+  );
+}
+
+/** The colour legend for the chosen metric. */
+export function legend(settings) {
+  const gradient = `linear-gradient(to right, ${SCALE_STOPS.map(([p, c]) => `${cssRgb(c)} ${p * 100}%`).join(", ")})`;
+  const dormant = settings.metric === METRIC_DORMANT;
+  const ends = dormant ? [`≥ ${DORMANT_SCORE_CAP}× layer mean`, "layer mean", "0"] : ["0", "zero fraction", "1"];
+  const swatch = (rgb, text) => el("span", { class: "legend-item" }, el("span", { class: "swatch", style: { background: cssRgb(rgb) } }), text);
+  return el(
+    "div",
+    { class: "legend" },
+    el(
+      "span",
+      { class: "legend-scale" },
+      el("span", { class: "legend-end", text: ends[0] }),
+      el("span", { class: "gradient", style: { background: gradient }, title: dormant ? "mean |activation| relative to the layer's mean" : "share of inputs on which the unit output exactly 0" }),
+      el("span", { class: "legend-end", text: ends[2] }),
+      el("span", { class: "legend-caption", text: dormant ? "(τ-dormant score: mean |activation| / layer mean)" : "(share of inputs with output exactly 0)" }),
+    ),
+    dormant ? swatch(DEAD_RGB, `dormant (score ≤ ${settings.tau})`) : swatch(DEAD_RGB, "dead (zero on every input)"),
+    dormant ? null : swatch(NEARLY_DEAD_RGB, `nearly dead (≥ ${settings.threshold})`),
+    swatch(NO_DATA_RGB, "no data"),
+  );
+}
+
+/** The message shown when the logdir holds no Dead ReLU records. */
+export function emptyState() {
+  return el(
+    "div",
+    { class: "message empty-state" },
+    el("h2", { text: "No Dead ReLU data found" }),
+    el("p", { text: "None of the runs in this logdir has Dead ReLU records yet. Add the monitor to your Keras training and point TensorBoard at the same log directory:" }),
+    el("pre", { class: "snippet" }, el("code", { text: `${SNIPPET_IMPORT}\n${SNIPPET_FIT}` })),
+    el("p", { text: "In a custom training loop, call tensorboard_plugin_deadrelu.summary.activations(name, layer_output, step) inside a tf.summary writer's context. Records appear here after TensorBoard's next reload." }),
+  );
+}
+
+/** A visible error message (API errors, broken data). */
+export function errorMessage(text) {
+  return el("div", { class: "message error", role: "alert" }, el("strong", { text: "Dead ReLU tab: " }), el("span", { text }));
+}
+
+/** Says which layers of a run TensorBoard kept only a sample of, and how to keep all. */
+export function downsampledNote(run, infos) {
+  const layers = Object.entries(infos).filter(([, info]) => info.downsampled);
+  if (!layers.length) return null;
+  const limit = layers[0][1].sample_limit;
+  return el(
+    "div",
+    { class: "message warning" },
+    el("span", {
+      text:
+        `TensorBoard kept only ${limit != null ? `${limit} ` : "a sample of the "}steps per layer for ${layers.length} layer(s) of run "${run}"` +
+        ", so some steps are missing. To keep every step, restart TensorBoard with ",
+    }),
+    el("code", { text: KEEP_ALL_FLAG }),
+    el("span", { text: "." }),
+  );
+}
+
+/**
+ * The overview row: for every selected run, every layer's share of dead (or
+ * dormant) units at its latest step. `rows` is [{run, layers: [{tag, units,
+ * gone, nearlyDead, step} | {tag, pending: true}]}].
+ */
+export function overview(rows, settings, onPick) {
+  const word = settings.metric === METRIC_DORMANT ? "dormant" : "dead";
+  return el(
+    "div",
+    { class: "overview" },
+    el("div", { class: "overview-title", text: `${word} units at the latest step` }),
+    ...rows.map(({ run, layers }) =>
+      el(
+        "div",
+        { class: "overview-row", dataset: { run } },
+        el("span", { class: "overview-run", text: run }),
+        ...layers.map((layer) => {
+          if (layer.pending) return el("span", { class: "chip pending" }, el("span", { class: "chip-name", text: layer.tag }), el("span", { text: "…" }));
+          const share = layer.units > 0 ? layer.gone / layer.units : 0;
+          const near = layer.nearlyDead != null && layer.units > 0 ? layer.nearlyDead / layer.units : share;
+          return el(
+            "button",
+            {
+              class: "chip",
+              dataset: { tag: layer.tag },
+              title: `step ${layer.step}: ${layer.gone} of ${layer.units} units ${word}` + (layer.nearlyDead != null ? `, ${layer.nearlyDead} nearly dead` : ""),
+              on: { click: () => onPick(run, layer.tag) },
+            },
+            el("span", { class: "chip-name", text: layer.tag }),
+            el(
+              "span",
+              { class: "bar" },
+              el("span", { class: "bar-near", style: { width: `${(100 * near).toFixed(1)}%`, background: cssRgb(NEARLY_DEAD_RGB) } }),
+              el("span", { class: "bar-fill", style: { width: `${(100 * share).toFixed(1)}%`, background: cssRgb(DEAD_RGB) } }),
+            ),
+            el("span", { class: "chip-value", text: `${layer.gone}/${layer.units} · ${percent(layer.gone, layer.units)}` }),
+          );
+        }),
+      ),
+    ),
+  );
+}
