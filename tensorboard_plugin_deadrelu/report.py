@@ -1,0 +1,347 @@
+"""``deadrelu report LOGDIR``: dead and dormant units per layer, without a browser.
+
+Reads the event files under LOGDIR directly (no TensorBoard server, no
+TensorFlow; see ``logdir_reader.py``) and prints, per run and layer:
+
+* units;
+* dead now: units dead at the latest step (count and share);
+* dead at first: units dead at the first step recorded (usually step 0);
+* fully dead at: the first step at which every unit of the layer was dead;
+* dormant now: units whose τ-dormant score (Sokar et al. 2023) is ``<= --tau``
+  at the latest step.
+
+``--json`` prints the same as one JSON object (schema in :func:`build_report`).
+``--fail-above FRACTION`` turns the report into a check for CI or a training
+script: exit code 1 when a layer's dead share at its latest step exceeds
+FRACTION.
+
+Exit codes: 0 report printed (and no layer above ``--fail-above``);
+1 a layer is above ``--fail-above``; 2 usage or input error (bad option,
+LOGDIR missing or holding no Dead ReLU records).
+
+Run it as ``deadrelu report LOGDIR`` or
+``python -m tensorboard_plugin_deadrelu.report LOGDIR``.
+"""
+
+import argparse
+import json
+import math
+import sys
+import time
+
+from tensorboard_plugin_deadrelu import analysis
+from tensorboard_plugin_deadrelu import logdir_reader
+
+DEFAULT_TAU = 0.025
+
+# Bump when a field of the JSON report changes meaning or disappears.
+JSON_SCHEMA_VERSION = 1
+
+EXIT_OK = 0
+EXIT_THRESHOLD_EXCEEDED = 1
+EXIT_USAGE = 2
+
+# How many skipped records and damaged files are listed one by one on stderr.
+MAX_LISTED_PROBLEMS = 10
+
+
+class ReportError(Exception):
+    """An input problem that ends the command with exit code 2; the message says what."""
+
+
+def summarize_series(series, tau):
+    """The report's numbers for one ``series.Series`` with at least one step.
+
+    Returns:
+      A JSON-ready dict; see :func:`build_report` for the fields.
+    """
+    units = series.units
+    dead = analysis.dead_mask(series.count, series.zeros)
+    dead_now = int(dead[-1].sum())
+    dead_at_first = int(dead[0].sum())
+    dormant_now = int(
+        analysis.dormant_counts(series.count[-1:], series.abs_sum[-1:], series.nonfinite[-1:], tau)[0]
+    )
+    return {
+        "run": series.run,
+        "layer": series.tag,
+        "order": series.order,
+        "units": units,
+        "steps": int(series.steps.shape[0]),
+        "first_step": int(series.steps[0]),
+        "latest_step": int(series.steps[-1]),
+        "dead_now": dead_now,
+        "dead_now_share": _share(dead_now, units),
+        "dead_at_first_step": dead_at_first,
+        "dead_at_first_step_share": _share(dead_at_first, units),
+        "first_fully_dead_step": analysis.first_fully_dead_step(series.steps, dead),
+        "dormant_now": dormant_now,
+        "dormant_now_share": _share(dormant_now, units),
+        "skipped_records": len(series.skipped),
+    }
+
+
+def _share(part, whole):
+    return part / whole if whole else 0.0
+
+
+def build_report(logdir, tau=DEFAULT_TAU, fail_above=None, reader="auto"):
+    """Reads ``logdir`` and returns the report as a JSON-ready dict.
+
+    The schema (``schema_version`` 1; fields are only added within a version):
+
+    * ``schema_version`` (int), ``logdir`` (str), ``tau`` (float),
+      ``fail_above`` (float or null);
+    * ``layers``: one object per (run, layer), runs in name order, layers in
+      model order (then by name):
+      ``run``, ``layer`` (the tag), ``order`` (int or null), ``units``,
+      ``steps`` (how many were read), ``first_step``, ``latest_step``,
+      ``dead_now`` / ``dead_now_share`` (units dead at ``latest_step``, and
+      that count divided by ``units``), ``dead_at_first_step`` /
+      ``dead_at_first_step_share``, ``first_fully_dead_step`` (int or null
+      for never), ``dormant_now`` / ``dormant_now_share`` (units with
+      τ-dormant score ``<= tau`` at ``latest_step``), ``skipped_records``,
+      ``above_fail_above`` (bool; false without ``fail_above``);
+    * ``failing_layers``: ``[{"run", "layer", "dead_now_share"}]`` of the
+      layers above ``fail_above``;
+    * ``skipped_records``: ``[{"run", "layer", "step", "reason"}]`` of
+      records that could not be used (they count nowhere else);
+    * ``damaged_files``: ``[{"path", "reason"}]`` of event files whose end
+      could not be read;
+    * ``totals``: ``runs``, ``layers``, ``files``, ``events``, ``records``,
+      ``bytes`` read and ``seconds`` taken.
+
+    Raises:
+      ReportError: ``logdir`` does not exist, is not a directory or holds no
+        readable Dead ReLU records.
+    """
+    started = time.perf_counter()
+    try:
+        runs = logdir_reader.read_logdir(logdir, reader=reader)
+    except logdir_reader.LogdirError as e:
+        raise ReportError(str(e)) from None
+    layers, skipped, damaged = [], [], []
+    totals = {"runs": 0, "layers": 0, "files": 0, "events": 0, "records": 0, "bytes": 0}
+    for contents in runs:
+        totals["files"] += contents.files
+        totals["events"] += contents.events
+        totals["records"] += contents.records
+        totals["bytes"] += contents.bytes
+        damaged += [{"path": d.path, "reason": d.reason} for d in contents.damaged_files]
+        skipped += [
+            {"run": s.run, "layer": s.tag, "step": s.step, "reason": s.reason} for s in contents.skipped
+        ]
+        run_layers = 0
+        for series in contents.series:
+            skipped += [
+                {"run": series.run, "layer": series.tag, "step": s.step, "reason": s.reason}
+                for s in series.skipped
+            ]
+            if series.steps.shape[0]:
+                layers.append(summarize_series(series, tau))
+                run_layers += 1
+        totals["runs"] += 1 if run_layers else 0
+        totals["layers"] += run_layers
+    if not layers:
+        raise ReportError(_no_records_message(logdir, totals, skipped, damaged))
+    failing = []
+    for layer in layers:
+        layer["above_fail_above"] = fail_above is not None and layer["dead_now_share"] > fail_above
+        if layer["above_fail_above"]:
+            failing.append({k: layer[k] for k in ("run", "layer", "dead_now_share")})
+    totals["seconds"] = time.perf_counter() - started
+    return {
+        "schema_version": JSON_SCHEMA_VERSION,
+        "logdir": str(logdir),
+        "tau": tau,
+        "fail_above": fail_above,
+        "layers": layers,
+        "failing_layers": failing,
+        "skipped_records": skipped,
+        "damaged_files": damaged,
+        "totals": totals,
+    }
+
+
+def _no_records_message(logdir, totals, skipped, damaged):
+    if totals["files"] == 0:
+        return "no Dead ReLU records under %s: it holds no event files" % logdir
+    message = "no Dead ReLU records under %s (%d event files, %d events read)" % (
+        logdir, totals["files"], totals["events"],
+    )
+    if skipped:
+        message += "; %d records were skipped, e.g. %s" % (len(skipped), skipped[0]["reason"])
+    if damaged:
+        message += "; %d event files are damaged, e.g. %s: %s" % (len(damaged), damaged[0]["path"], damaged[0]["reason"])
+    return message
+
+
+# --------------------------------------------------------------------------
+# Text output
+
+_COLUMNS = ("run", "layer", "units", "steps", "dead now", "dead at first", "fully dead at", "dormant now")
+
+
+def format_table(report):
+    """The report's layers as an aligned plain-text table (one line per layer)."""
+    rows = [
+        (
+            layer["run"],
+            layer["layer"],
+            str(layer["units"]),
+            "%d-%d" % (layer["first_step"], layer["latest_step"]),
+            _count_and_share(layer["dead_now"], layer["dead_now_share"]),
+            _count_and_share(layer["dead_at_first_step"], layer["dead_at_first_step_share"]),
+            "never" if layer["first_fully_dead_step"] is None else str(layer["first_fully_dead_step"]),
+            _count_and_share(layer["dormant_now"], layer["dormant_now_share"]),
+        )
+        for layer in report["layers"]
+    ]
+    header = _COLUMNS[:-1] + ("dormant now (tau=%g)" % report["tau"],)
+    widths = [max(len(row[i]) for row in rows + [header]) for i in range(len(header))]
+    numeric = {2, 4, 5, 7}  # right-aligned columns
+    lines = []
+    for row in [header] + rows:
+        cells = [
+            cell.rjust(width) if i in numeric else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(row, widths))
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def _count_and_share(count, share):
+    return "%d (%.1f%%)" % (count, 100.0 * share)
+
+
+def format_footer(report):
+    """One line saying what was read, and how fast."""
+    totals = report["totals"]
+    seconds = totals["seconds"]
+    return "%d runs, %d layers: %d records in %d event files (%.1f MB) read in %.2f s" % (
+        totals["runs"], totals["layers"], totals["records"], totals["files"],
+        totals["bytes"] / 1e6, seconds,
+    )
+
+
+def format_problems(report):
+    """Lines for stderr about skipped records and damaged files (empty when none)."""
+    lines = []
+    skipped = report["skipped_records"]
+    if skipped:
+        lines.append("warning: %d Dead ReLU records were skipped:" % len(skipped))
+        for s in skipped[:MAX_LISTED_PROBLEMS]:
+            lines.append("  run %s, layer %s, step %d: %s" % (s["run"], s["layer"], s["step"], s["reason"]))
+        if len(skipped) > MAX_LISTED_PROBLEMS:
+            lines.append("  ... and %d more (see --json)" % (len(skipped) - MAX_LISTED_PROBLEMS))
+    damaged = report["damaged_files"]
+    if damaged:
+        lines.append("warning: %d event files could not be read to the end:" % len(damaged))
+        for d in damaged[:MAX_LISTED_PROBLEMS]:
+            lines.append("  %s: %s" % (d["path"], d["reason"]))
+        if len(damaged) > MAX_LISTED_PROBLEMS:
+            lines.append("  ... and %d more (see --json)" % (len(damaged) - MAX_LISTED_PROBLEMS))
+    return lines
+
+
+# --------------------------------------------------------------------------
+# Command line
+
+
+def _fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a number in [0, 1], got %r" % text) from None
+    if not 0.0 <= value <= 1.0:  # also rejects NaN
+        raise argparse.ArgumentTypeError("must be in [0, 1], got %r" % text)
+    return value
+
+
+def _tau(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a number >= 0, got %r" % text) from None
+    if not (value >= 0.0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError("must be a finite number >= 0, got %r" % text)
+    return value
+
+
+def make_parser():
+    """The ``deadrelu`` argument parser (one subcommand: ``report``)."""
+    parser = argparse.ArgumentParser(
+        prog="deadrelu",
+        description="Dead ReLU: per-unit dead-neuron statistics from TensorBoard logs.",
+    )
+    subcommands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    report = subcommands.add_parser(
+        "report",
+        help="print dead and dormant units per run and layer",
+        description=(
+            "Print, per run and layer of LOGDIR, the units that are dead (output exactly 0 "
+            "on every input) and dormant (tau-dormant score of Sokar et al. 2023 <= TAU) "
+            "at the latest step, how many were dead at the first step, and when the layer "
+            "first died entirely. Reads event files directly; no TensorBoard server needed. "
+            "When several event files of a run hold the same step, the later file wins."
+        ),
+        epilog=(
+            "exit codes: 0 report printed; 1 a layer's dead share exceeds --fail-above; "
+            "2 usage or input error (LOGDIR missing or without Dead ReLU records)"
+        ),
+    )
+    report.add_argument("logdir", metavar="LOGDIR", help="the folder given to tensorboard --logdir")
+    report.add_argument(
+        "--tau", type=_tau, default=DEFAULT_TAU,
+        help="dormant threshold on the score mean|a_u| / layer mean of mean|a| (default %(default)s)",
+    )
+    report.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    report.add_argument(
+        "--fail-above", type=_fraction, default=None, metavar="FRACTION",
+        help="exit with code 1 when any layer's dead share at its latest step exceeds FRACTION (0..1)",
+    )
+    return parser
+
+
+def main(argv=None, stdout=None, stderr=None):
+    """Runs the ``deadrelu`` command; returns its exit code.
+
+    Args:
+      argv: Arguments without the program name (default ``sys.argv[1:]``).
+      stdout, stderr: Where to print (default ``sys.stdout`` / ``sys.stderr``).
+    """
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    parser = make_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # argparse has printed usage (or --help) already
+        return EXIT_USAGE if e.code else EXIT_OK
+    try:
+        report = build_report(args.logdir, tau=args.tau, fail_above=args.fail_above)
+    except ReportError as e:
+        print("deadrelu report: error: %s" % e, file=stderr)
+        return EXIT_USAGE
+    if args.json:
+        json.dump(report, stdout, indent=2)
+        stdout.write("\n")
+    else:
+        print(format_table(report), file=stdout)
+        print(format_footer(report), file=stdout)
+    for line in format_problems(report):
+        print(line, file=stderr)
+    if report["failing_layers"]:
+        print(
+            "deadrelu report: %d layers have more than %g of their units dead at the latest step:"
+            % (len(report["failing_layers"]), args.fail_above),
+            file=stderr,
+        )
+        for layer in report["failing_layers"]:
+            print("  run %s, layer %s: %.1f%% dead" % (layer["run"], layer["layer"], 100 * layer["dead_now_share"]), file=stderr)
+        return EXIT_THRESHOLD_EXCEEDED
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    # ``python -m tensorboard_plugin_deadrelu.report LOGDIR [options]``
+    sys.exit(main(["report"] + sys.argv[1:]))
