@@ -30,6 +30,7 @@ setuptools.setup(
         "tensorboard_plugins": [
             "deadrelu = tensorboard_plugin_deadrelu.loader:DeadReluLoader",
         ],
+        "console_scripts": ["deadrelu = tensorboard_plugin_deadrelu.report:main"],
     },
     license="Apache-2.0",
     classifiers=[
