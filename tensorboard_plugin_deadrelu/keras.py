@@ -1,0 +1,650 @@
+"""Keras 3 callback that records Dead ReLU statistics while a model trains.
+
+:class:`DeadReluMonitor` finds a model's ReLU-family layers (or takes the ones
+you name) and writes, per layer, one Dead ReLU record per epoch (or every N
+batches) into ``log_dir``, plus a ``deadrelu/<layer>/dead_fraction`` scalar for
+the Scalars tab. It counts in one of two ways:
+
+* **during training** (default): every training batch's outputs of the
+  monitored layers are reduced inside the same compiled train step. The monitor
+  wraps the layers' ``call`` and the model's ``train_step`` while ``fit()`` runs,
+  so only the train step's trace records (validation and predict traces do
+  not), and nothing is computed twice;
+* **on a probe** (``probe_data=``): a fixed sample is run in inference mode
+  before training and at every update, a snapshot of the current weights.
+
+This module is the Keras entry point and imports TensorFlow and Keras; the rest
+of the package does not.
+"""
+
+import contextlib
+import logging
+import numbers
+import os
+import threading
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tensorboard_plugin_deadrelu import summary
+
+logger = logging.getLogger(__name__)
+
+# Activations whose output is exactly zero, with zero gradient, on a whole
+# half-line of inputs: a unit that stays there never learns again. Leaky ReLU,
+# ELU, SELU, GELU, tanh never output exact zeros and are not monitored by
+# default (name them in ``layers=`` to record them anyway).
+RELU_FAMILY = ("relu", "relu6", "hard_silu", "hard_sigmoid", "sparse_plus", "sparse_sigmoid")
+
+# Probe rows run through the model per call, bounding the memory of a large probe.
+PROBE_BATCH_SIZE = 1024
+
+
+# --------------------------------------------------------------------------
+# Which layers to monitor
+
+
+def _layers_in_model_order(model):
+    """Every layer inside ``model`` (nested models flattened), in model order.
+
+    For Sequential and Functional models this is the order of the graph; for a
+    subclassed model it is the order in which ``__init__`` assigned the layers.
+    """
+    found = []
+    seen = set()
+
+    def visit(layer):
+        for child in getattr(layer, "layers", None) or ():
+            if id(child) in seen:
+                continue
+            seen.add(id(child))
+            found.append(child)
+            visit(child)
+
+    visit(model)
+    return found
+
+
+def is_relu_family(layer):
+    """Whether ``layer``'s output is a ReLU-family activation (see :data:`RELU_FAMILY`).
+
+    True for ``keras.layers.ReLU`` without a negative slope, for
+    ``Activation("relu")`` and kin, and for layers such as ``Dense`` or
+    ``Conv2D`` built with ``activation="relu"`` and kin. Recurrent layers are
+    excluded: their output is not the activation itself.
+    """
+    if isinstance(layer, keras.layers.ReLU):
+        return not layer.negative_slope
+    if isinstance(layer, keras.layers.RNN):
+        return False
+    activation = getattr(layer, "activation", None)
+    return callable(activation) and getattr(activation, "__name__", None) in RELU_FAMILY
+
+
+def find_relu_layers(model):
+    """The ReLU-family layers of ``model``, in model order."""
+    return [layer for layer in _layers_in_model_order(model) if is_relu_family(layer)]
+
+
+def _check_layers_argument(layers):
+    """Validates ``layers=`` before a model is known; returns a tuple or None."""
+    if layers is None:
+        return None
+    if isinstance(layers, (str, keras.layers.Layer)):
+        layers = (layers,)
+    try:
+        layers = tuple(layers)
+    except TypeError:
+        raise ValueError(
+            "layers must be None or a list of layer names or layer objects, got %r" % (layers,)
+        ) from None
+    if not layers:
+        raise ValueError("layers must name at least one layer (or be None to find ReLU layers)")
+    for item in layers:
+        if not isinstance(item, (str, keras.layers.Layer)):
+            raise ValueError(
+                "layers must hold layer names (str) or keras layers, got %r of type %s"
+                % (item, type(item).__name__)
+            )
+    return layers
+
+
+def _resolve_layers(model, requested):
+    """The layers to monitor, in model order.
+
+    Raises:
+      ValueError: naming ``layers`` if a requested name or layer is not in the
+        model, or if the model has no ReLU-family layer to find.
+    """
+    in_model = _layers_in_model_order(model)
+    if requested is None:
+        chosen = [layer for layer in in_model if is_relu_family(layer)]
+        if not chosen:
+            raise ValueError(
+                "layers=None found no ReLU-family layer (activation one of %s) in model %r; "
+                "pass layers=[...] with the names of the layers to monitor. Layers: %s"
+                % (", ".join(RELU_FAMILY), model.name, ", ".join(l.name for l in in_model) or "none")
+            )
+        return chosen
+    by_name = {}
+    for layer in in_model:
+        by_name.setdefault(layer.name, layer)
+    chosen_ids = set()
+    for item in requested:
+        if isinstance(item, str):
+            if item not in by_name:
+                raise ValueError(
+                    "layers names %r, which is not a layer of model %r; available layers: %s"
+                    % (item, model.name, ", ".join(by_name) or "none")
+                )
+            chosen_ids.add(id(by_name[item]))
+        else:
+            if not any(layer is item for layer in in_model):
+                raise ValueError(
+                    "layers holds layer %r, which is not part of model %r; available layers: %s"
+                    % (item.name, model.name, ", ".join(by_name) or "none")
+                )
+            chosen_ids.add(id(item))
+    return [layer for layer in in_model if id(layer) in chosen_ids]
+
+
+def _tags_for(layers):
+    """Record tags: the layer names, or the layer paths where names repeat."""
+    names = [layer.name for layer in layers]
+    return [
+        layer.path if names.count(layer.name) > 1 else layer.name for layer in layers
+    ]
+
+
+def _describe(layer):
+    activation = getattr(getattr(layer, "activation", None), "__name__", None)
+    kind = type(layer).__name__
+    return "%s (%s)" % (kind, activation) if activation else kind
+
+
+# --------------------------------------------------------------------------
+# Seeing layer outputs inside a traced step
+
+
+def _patch_attribute(obj, name, value):
+    """Sets an instance attribute and returns a function that undoes it."""
+    had_own = name in vars(obj)
+    previous = vars(obj).get(name)
+    setattr(obj, name, value)
+
+    def restore():
+        if had_own:
+            setattr(obj, name, previous)
+        else:
+            delattr(obj, name)
+
+    return restore
+
+
+class _LayerTap:
+    """Hands each monitored layer's output to a consumer while a trace is active.
+
+    Installing wraps each layer's ``call`` on the instance; the wrapper costs
+    nothing at run time because it only acts while a step function is being
+    traced inside :meth:`active`. A depth counter rather than a flag keeps it
+    right when MirroredStrategy traces replicas in interleaved threads.
+    """
+
+    def __init__(self, layers):
+        self.layers = list(layers)
+        self._consumer = None
+        self._depth = 0
+        self._lock = threading.Lock()
+        self._restorers = []
+
+    def install(self):
+        self.uninstall()
+        for index, layer in enumerate(self.layers):
+            self._restorers.append(_patch_attribute(layer, "call", self._tapped(index, layer.call)))
+
+    def uninstall(self):
+        while self._restorers:
+            self._restorers.pop()()
+
+    def _tapped(self, index, original_call):
+        def call(*args, **kwargs):
+            outputs = original_call(*args, **kwargs)
+            if self._depth > 0 and self._consumer is not None:
+                self._consumer(index, outputs)
+            return outputs
+
+        return call
+
+    @contextlib.contextmanager
+    def active(self, consumer):
+        """Within the block, every monitored layer call passes its output to ``consumer(index, output)``."""
+        with self._lock:
+            if self._depth and self._consumer is not consumer:
+                raise RuntimeError("a layer tap is already active with another consumer")
+            self._consumer = consumer
+            self._depth += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._depth -= 1
+
+
+# --------------------------------------------------------------------------
+# Probe data
+
+
+def _probe_inputs(probe_data, probe_size):
+    """The model inputs of ``probe_data`` cut to ``probe_size`` rows, as numpy.
+
+    ``probe_data`` follows ``fit()``'s convention: an array (or a list/dict of
+    arrays for a multi-input model), or a tuple ``(x, y)`` / ``(x, y,
+    sample_weight)`` of which only ``x`` is used.
+    """
+    if isinstance(probe_data, tuple):
+        if not 1 <= len(probe_data) <= 3:
+            raise ValueError(
+                "probe_data as a tuple must be (x,), (x, y) or (x, y, sample_weight), "
+                "got a tuple of %d items" % len(probe_data)
+            )
+        probe_data = probe_data[0]
+    leaves = keras.tree.flatten(probe_data)
+    if not leaves:
+        raise ValueError("probe_data holds no arrays")
+    arrays = []
+    for leaf in leaves:
+        array = np.asarray(leaf)
+        if array.dtype.kind not in "biuf":
+            raise ValueError("probe_data must hold numeric arrays, got dtype %s" % array.dtype)
+        if array.ndim < 1 or array.shape[0] == 0:
+            raise ValueError(
+                "probe_data must have a batch axis with at least one row, got shape %s"
+                % (array.shape,)
+            )
+        arrays.append(array)
+    rows = {array.shape[0] for array in arrays}
+    if len(rows) != 1:
+        raise ValueError("probe_data arrays have different numbers of rows: %s" % sorted(rows))
+    arrays = [array[:probe_size] for array in arrays]
+    return keras.tree.pack_sequence_as(probe_data, arrays)
+
+
+def _check_probe_fits(model, probe_x):
+    """Raises ValueError naming ``probe_data`` if its shapes cannot feed ``model``."""
+    try:
+        model_inputs = model.inputs
+    except (AttributeError, ValueError):
+        return  # a subclassed model: the first probe run says whether it fits
+    if not model_inputs:
+        return
+    leaves = keras.tree.flatten(probe_x)
+    if len(leaves) != len(model_inputs):
+        raise ValueError(
+            "probe_data has %d input array(s) but model %r takes %d input(s)"
+            % (len(leaves), model.name, len(model_inputs))
+        )
+    for array, model_input in zip(leaves, model_inputs):
+        expected = tuple(model_input.shape)
+        got = array.shape
+        if len(got) != len(expected) or any(
+            e is not None and e != g for e, g in zip(expected[1:], got[1:])
+        ):
+            raise ValueError(
+                "probe_data has shape %s but model %r expects inputs of shape %s"
+                % (got, model.name, expected)
+            )
+
+
+def _add_stats(total, stats):
+    if total is None:
+        return dict(stats)
+    return {key: total[key] + stats[key] for key in total}
+
+
+# --------------------------------------------------------------------------
+# The callback
+
+
+def _check_fraction(name, value):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value <= 1:
+        raise ValueError("%s must be None or a fraction in [0, 1], got %r" % (name, value))
+    return float(value)
+
+
+class DeadReluMonitor(keras.callbacks.Callback):
+    """Records how often each unit of a model's ReLU layers outputs exactly zero.
+
+    Add it to ``fit()``; run ``tensorboard --logdir`` on the parent of
+    ``log_dir`` and open the **Dead ReLU** tab (per-unit heatmaps) or the
+    Scalars tab (``deadrelu/<layer>/dead_fraction``).
+
+    Steps are the number of training batches the model has run (as in the
+    batch-level scalars of ``keras.callbacks.TensorBoard``), counted by this
+    monitor from the optimizer's iteration count when it first sees the model,
+    so they keep increasing across repeated ``fit()`` calls with the same
+    monitor. There is always a record at the starting step that reflects the
+    weights before any update: the probe before training, or — when counting
+    during training — the first training batch alone (its forward pass runs
+    before the first update). Every later record covers exactly the batches
+    (or probe rows) since the previous one.
+
+    Args:
+      log_dir: Directory of the run to write into (created if missing); use
+        the same one as your other summaries of this run.
+      layers: None to monitor every ReLU-family layer (activation one of
+        :data:`RELU_FAMILY`, including ``keras.layers.ReLU`` and
+        ``Activation("relu")``), or a list of layer names or layer objects.
+        Records appear in model order whatever the order of this list.
+      probe_data: None to count during training; otherwise the inputs to probe
+        with (an array, a list/dict of arrays, or a tuple ``(x, y)`` as for
+        ``fit()``), of which the first ``probe_size`` rows are used.
+      probe_size: Maximum number of probe rows (default 1024).
+      update_freq: ``"epoch"`` to write once per epoch, or an int N to write
+        every N training batches (with a probe: probe every N batches).
+      warn_above: Optional fraction in [0, 1]: log a warning naming the layer,
+        step and dead share when a layer's share of dead units rises above it.
+      stop_above: Optional fraction in [0, 1]: like ``warn_above``, and also
+        set ``model.stop_training = True``.
+
+    Raises:
+      ValueError: an argument is invalid (the message names it); at the start
+        of ``fit()``, a layer named in ``layers`` is not in the model or
+        ``probe_data`` does not fit the model's inputs.
+
+    Example:
+      >>> monitor = DeadReluMonitor("logs/run1")
+      >>> model.fit(x, y, epochs=10, callbacks=[monitor])
+    """
+
+    def __init__(
+        self,
+        log_dir,
+        layers=None,
+        probe_data=None,
+        probe_size=1024,
+        update_freq="epoch",
+        warn_above=None,
+        stop_above=None,
+    ):
+        super().__init__()
+        if not isinstance(log_dir, (str, os.PathLike)) or not os.fspath(log_dir):
+            raise ValueError("log_dir must be a non-empty path, got %r" % (log_dir,))
+        log_dir = os.fspath(log_dir)
+        if os.path.exists(log_dir) and not os.path.isdir(log_dir):
+            raise ValueError("log_dir %r exists and is not a directory" % log_dir)
+        if update_freq != "epoch" and (
+            isinstance(update_freq, bool) or not isinstance(update_freq, numbers.Integral) or update_freq < 1
+        ):
+            raise ValueError('update_freq must be "epoch" or a positive int, got %r' % (update_freq,))
+        if isinstance(probe_size, bool) or not isinstance(probe_size, numbers.Integral) or probe_size < 1:
+            raise ValueError("probe_size must be a positive int, got %r" % (probe_size,))
+        self.log_dir = log_dir
+        self.update_freq = update_freq
+        self.probe_size = int(probe_size)
+        self.warn_above = _check_fraction("warn_above", warn_above)
+        self.stop_above = _check_fraction("stop_above", stop_above)
+        self._requested_layers = _check_layers_argument(layers)
+        self._probe_x = None if probe_data is None else _probe_inputs(probe_data, self.probe_size)
+
+        self._layers = None
+        self._tags = None
+        self._tap = None
+        self._accumulator = None
+        self._probe_function = None
+        self._writer = None
+        self._undo_train_step = None
+        self._step = None  # training batches run so far, as this monitor counts them
+        self._last_written_step = None
+        self._batches_in_epoch = 0
+        self._batches_since_write = 0
+        self._initial_record_pending = False
+        self._above_warn = {}
+
+    @property
+    def counts_during_training(self):
+        """True when counting training batches, False when probing."""
+        return self._probe_x is None
+
+    # -- fit() hooks --------------------------------------------------------
+
+    def on_train_begin(self, logs=None):
+        model = self.model
+        layers = _resolve_layers(model, self._requested_layers)
+        if self._layers is None or [id(l) for l in layers] != [id(l) for l in self._layers]:
+            self._layers = layers
+            self._tags = _tags_for(layers)
+            self._accumulator = None
+            self._probe_function = None
+        if self._step is None:
+            self._step = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+        self._batches_in_epoch = 0
+        self._batches_since_write = 0
+        self._tap = _LayerTap(self._layers)
+        self._writer = tf.summary.create_file_writer(self.log_dir)
+        starts_fresh = self._last_written_step is None or self._step > self._last_written_step
+        if self.counts_during_training:
+            self._start_counting()
+            self._initial_record_pending = starts_fresh
+        else:
+            _check_probe_fits(model, self._probe_x)
+            if starts_fresh:
+                self._write(self._step, self._run_probe())
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._batches_in_epoch = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        # ``batch`` is the last batch index of this call: more than one batch
+        # runs per call with ``steps_per_execution`` > 1.
+        new_batches = batch + 1 - self._batches_in_epoch
+        self._batches_in_epoch = batch + 1
+        self._step += new_batches
+        self._batches_since_write += new_batches
+        if self._initial_record_pending:
+            self._initial_record_pending = False
+            # The first batch's forward pass saw the initial weights; the epoch's
+            # record still includes it, so the sums are not reset here.
+            self._write(self._step - new_batches, self._accumulated())
+        if self.update_freq != "epoch" and self._batches_since_write >= self.update_freq:
+            self._write_update()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.update_freq == "epoch":
+            self._write_update()
+
+    def on_train_end(self, logs=None):
+        try:
+            if self.counts_during_training and self._batches_since_write:
+                self._write_update()
+        finally:
+            self._stop_counting()
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+
+    # -- counting during training ---------------------------------------------
+
+    def _start_counting(self):
+        model = self.model
+        if self._accumulator is None:
+            units = {tag: _units_of(layer) for tag, layer in zip(self._tags, self._layers)}
+            unknown = [tag for tag, n in units.items() if n is None]
+            if unknown and model.distribute_strategy.num_replicas_in_sync > 1:
+                raise ValueError(
+                    "layers: cannot tell the number of units of %s before training, which a "
+                    "distribution strategy needs; build the model as a Functional model or "
+                    "monitor only layers with units/filters" % ", ".join(map(repr, unknown))
+                )
+            with model.distribute_strategy.scope():
+                # Layers of unknown size get their sums on the first trace.
+                self._accumulator = summary.Accumulator(
+                    units={tag: n for tag, n in units.items() if n is not None}
+                )
+        else:
+            self._accumulator.reset()
+        accumulator = self._accumulator
+        tags = self._tags
+
+        channels_first = [_channels_first(layer) for layer in self._layers]
+
+        def count(index, outputs):
+            accumulator.update(tags[index], outputs, channels_first=channels_first[index])
+
+        tap = self._tap
+        original_train_step = model.train_step
+
+        def train_step(data):
+            with tap.active(count):
+                return original_train_step(data)
+
+        tap.install()
+        self._undo_train_step = _patch_attribute(model, "train_step", train_step)
+        # fit() built its train function before calling on_train_begin; build
+        # it again so that its first trace goes through the wrapped step.
+        model.make_train_function(force=True)
+
+    def _stop_counting(self):
+        if self._tap is not None:
+            self._tap.uninstall()
+        if self._undo_train_step is not None:
+            self._undo_train_step()
+            self._undo_train_step = None
+            # The next fit() without this monitor must not keep counting.
+            self.model.train_function = None
+
+    def _accumulated(self):
+        result = self._accumulator.result()
+        return [result[tag] for tag in self._tags]
+
+    # -- probing ------------------------------------------------------------
+
+    def _run_probe(self):
+        """Per-layer sums of the monitored layers' outputs over the probe rows."""
+        if self._probe_function is None:
+            self._probe_function = self._make_probe_function()
+        rows = keras.tree.flatten(self._probe_x)[0].shape[0]
+        totals = [None] * len(self._layers)
+        self._tap.install()
+        try:
+            for start in range(0, rows, PROBE_BATCH_SIZE):
+                chunk = keras.tree.map_structure(
+                    lambda a: a[start : start + PROBE_BATCH_SIZE], self._probe_x
+                )
+                try:
+                    stats = self._probe_function(chunk)
+                except (ValueError, TypeError, tf.errors.InvalidArgumentError) as e:
+                    raise ValueError("probe_data does not fit model %r: %s" % (self.model.name, e)) from e
+                for index, layer_stats in enumerate(stats):
+                    layer_stats = {key: np.asarray(value) for key, value in layer_stats.items()}
+                    totals[index] = _add_stats(totals[index], layer_stats)
+        finally:
+            self._tap.uninstall()
+        return totals
+
+    def _make_probe_function(self):
+        model = self.model
+        tap = self._tap
+        layers = self._layers
+
+        @tf.function(reduce_retracing=True)
+        def probe(x):
+            outputs = [[] for _ in layers]
+
+            def collect(index, output):
+                outputs[index].append(output)
+
+            with tap.active(collect):
+                model(x, training=False)
+            stats = []
+            for layer, calls in zip(layers, outputs):
+                if not calls:
+                    raise ValueError(
+                        "layers: %r is not called by the forward pass of model %r"
+                        % (layer.name, model.name)
+                    )
+                reduced = [summary.reduce_activations(call, _channels_first(layer)) for call in calls]
+                stats.append({key: tf.add_n([r[key] for r in reduced]) for key in reduced[0]})
+            return stats
+
+        return probe
+
+    # -- writing --------------------------------------------------------------
+
+    def _write_update(self):
+        if self.counts_during_training:
+            stats = self._accumulated()
+            self._accumulator.reset()
+        else:
+            stats = self._run_probe()
+        self._batches_since_write = 0
+        self._write(self._step, stats)
+
+    def _write(self, step, stats_per_layer):
+        """Writes one record and one dead-fraction scalar per layer, then checks the thresholds."""
+        if self._last_written_step is not None and step <= self._last_written_step:
+            return
+        mode = (
+            "counted during training over the batches since the previous record"
+            if self.counts_during_training
+            else "on a fixed probe of %d rows in inference mode"
+            % keras.tree.flatten(self._probe_x)[0].shape[0]
+        )
+        shares = []
+        with self._writer.as_default():
+            for order, (tag, layer, stats) in enumerate(zip(self._tags, self._layers, stats_per_layer)):
+                summary.write_stats(
+                    tag,
+                    step=step,
+                    description="Outputs of layer `%s`, %s, %s." % (layer.name, _describe(layer), mode),
+                    order=order,
+                    **stats,
+                )
+                count = int(stats["count"])
+                dead = int(np.count_nonzero(np.asarray(stats["zeros"]) == count)) if count else 0
+                units = int(np.asarray(stats["zeros"]).shape[0])
+                share = dead / units if units else 0.0
+                tf.summary.scalar("deadrelu/%s/dead_fraction" % tag, share, step=step)
+                shares.append((tag, dead, units, share))
+        self._writer.flush()
+        self._last_written_step = step
+        self._check_thresholds(step, shares)
+
+    def _check_thresholds(self, step, shares):
+        for tag, dead, units, share in shares:
+            was_above = self._above_warn.get(tag, False)
+            is_above = self.warn_above is not None and share > self.warn_above
+            self._above_warn[tag] = is_above
+            if is_above and not was_above:
+                logger.warning(
+                    "DeadReluMonitor: layer %r has %.1f%% dead units (%d of %d) at step %d, "
+                    "more than warn_above=%g",
+                    tag, 100 * share, dead, units, step, self.warn_above,
+                )
+            if self.stop_above is not None and share > self.stop_above:
+                logger.warning(
+                    "DeadReluMonitor: layer %r has %.1f%% dead units (%d of %d) at step %d, "
+                    "more than stop_above=%g; stopping training",
+                    tag, 100 * share, dead, units, step, self.stop_above,
+                )
+                self.model.stop_training = True
+
+
+def _channels_first(layer):
+    """Whether ``layer``'s units (channels) are on axis 1, as for ``data_format="channels_first"`` convs."""
+    return getattr(layer, "data_format", None) == "channels_first"
+
+
+def _units_of(layer):
+    """The size of ``layer``'s units axis (last axis of its output), or None if unknown.
+
+    Layers of Sequential and Functional models know their output shape; in a
+    subclassed model only layers with ``units`` or ``filters`` tell.
+    """
+    try:
+        units = layer.output.shape[1 if _channels_first(layer) else -1]
+    except (AttributeError, ValueError, TypeError):
+        units = getattr(layer, "units", None) or getattr(layer, "filters", None)
+    return units if isinstance(units, int) and units > 0 else None
