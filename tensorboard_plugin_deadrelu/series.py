@@ -276,9 +276,16 @@ class SeriesReader:
             plugin_name=metadata.PLUGIN_NAME,
             run_tag_filter=provider.RunTagFilter(runs=[run], tags=[tag]),
         )
-        if run not in listing:
-            raise UnknownSeriesError("run %r has no Dead ReLU data" % (run,))
-        if tag not in listing[run]:
+        if tag not in listing.get(run, {}):
+            # The filter drops a run whose tags all miss; tell which name is wrong.
+            whole_run = self._provider.list_tensors(
+                ctx,
+                experiment_id=experiment_id,
+                plugin_name=metadata.PLUGIN_NAME,
+                run_tag_filter=provider.RunTagFilter(runs=[run]),
+            )
+            if not whole_run.get(run):
+                raise UnknownSeriesError("run %r has no Dead ReLU data" % (run,))
             raise UnknownSeriesError("run %r has no Dead ReLU tag %r" % (run, tag))
         return self._get(ctx, experiment_id, run, tag, listing[run][tag])
 
