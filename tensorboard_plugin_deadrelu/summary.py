@@ -179,10 +179,10 @@ _fused_sums = None
 def _fused_sums_fn():
     """The reduction as one XLA-compiled function, built on first use.
 
-    XLA fuses the comparisons, casts and the three reductions into one pass
-    over the activations, with float64 accumulation at no extra memory
-    traffic; as separate TensorFlow ops the same work costs several passes and
-    was the main overhead of recording on every training step.
+    XLA fuses the comparison, casts and reductions into a single pass over
+    the activations, with float64 accumulation at no extra memory traffic; as
+    separate TensorFlow ops the same work takes several passes and was most of
+    the cost of recording on every training step.
     """
     global _fused_sums
     if _fused_sums is None:
@@ -192,16 +192,34 @@ def _fused_sums_fn():
         def fused_sums(grouped):
             # grouped: [rows, units] or [batch, units, positions]
             axes = [0] if grouped.shape.rank == 2 else [0, 2]
-            zeros = tf.reduce_sum(tf.cast(tf.equal(grouped, 0), tf.int64), axes)
+            is_zero = tf.equal(grouped, tf.zeros([], grouped.dtype))
+
+            def count(mask, dtype):
+                return tf.cast(tf.reduce_sum(tf.cast(mask, dtype), axes), tf.int64)
+
+            # int32 counting is faster; a count per unit is at most the size.
+            zeros = tf.cond(
+                tf.size(grouped, out_type=tf.int64) <= metadata.INT32_LIMIT,
+                lambda: count(is_zero, tf.int32),
+                lambda: count(is_zero, tf.int64),
+            )
             magnitudes = tf.abs(tf.cast(grouped, tf.float64))
-            if grouped.dtype.is_floating:
+            abs_sum = tf.reduce_sum(magnitudes, axes)
+            if not grouped.dtype.is_floating:
+                return zeros, abs_sum, tf.zeros_like(zeros)
+
+            def without_nonfinite():
                 finite = tf.math.is_finite(grouped)
-                abs_sum = tf.reduce_sum(tf.where(finite, magnitudes, 0.0), axes)
-                nonfinite = tf.reduce_sum(tf.cast(tf.logical_not(finite), tf.int64), axes)
-            else:
-                abs_sum = tf.reduce_sum(magnitudes, axes)
-                nonfinite = tf.zeros_like(zeros)
-            return zeros, abs_sum, nonfinite
+                return tf.reduce_sum(tf.where(finite, magnitudes, 0.0), axes), count(~finite, tf.int64)
+
+            # A finite sum means every value was finite (and for float32 or
+            # narrower inputs the converse holds too: their float64 sum cannot
+            # overflow), so the usual all-finite batch skips the second pass.
+            return (zeros,) + tf.cond(
+                tf.reduce_all(tf.math.is_finite(abs_sum)),
+                lambda: (abs_sum, tf.zeros_like(zeros)),
+                without_nonfinite,
+            )
 
         _fused_sums = fused_sums
     return _fused_sums
