@@ -419,19 +419,19 @@ class DeadReluMonitor(keras.callbacks.Callback):
             self._accumulator = None
             self._probe_function = None
         if self._step is None:
-            self._step = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+            self._step = int(model.optimizer.iterations.numpy())
         self._batches_in_epoch = 0
         self._batches_since_write = 0
         self._tap = _LayerTap(self._layers)
+        if not self.counts_during_training:
+            _check_probe_fits(model, self._probe_x)
         self._writer = tf.summary.create_file_writer(self.log_dir)
         starts_fresh = self._last_written_step is None or self._step > self._last_written_step
         if self.counts_during_training:
             self._start_counting()
             self._initial_record_pending = starts_fresh
-        else:
-            _check_probe_fits(model, self._probe_x)
-            if starts_fresh:
-                self._write(self._step, self._run_probe())
+        elif starts_fresh:
+            self._write(self._step, self._run_probe())
 
     def on_epoch_begin(self, epoch, logs=None):
         self._batches_in_epoch = 0
@@ -502,9 +502,13 @@ class DeadReluMonitor(keras.callbacks.Callback):
 
         tap.install()
         self._undo_train_step = _patch_attribute(model, "train_step", train_step)
-        # fit() built its train function before calling on_train_begin; build
-        # it again so that its first trace goes through the wrapped step.
-        model.make_train_function(force=True)
+        try:
+            # fit() built its train function before calling on_train_begin; build
+            # it again so that its first trace goes through the wrapped step.
+            model.make_train_function(force=True)
+        except Exception:
+            self._stop_counting()
+            raise
 
     def _stop_counting(self):
         if self._tap is not None:
