@@ -209,8 +209,8 @@ def decode_record(value):
         raise RecordError("record nonfinite must be integers of shape [] or [%d], got %s %s" % (units, nonfinite.dtype, nonfinite.shape))
     count = int(count)
     # int64 first: two int32 counts near the int32 limit must not wrap around.
-    if count < 0 or np.any(zeros < 0) or np.any(zeros.astype(np.int64) + nonfinite.astype(np.int64) > count):
-        raise RecordError("record counts are inconsistent: zeros + nonfinite exceed count %d" % count)
+    if count < 0 or np.any(zeros < 0) or np.any(nonfinite < 0) or np.any(zeros.astype(np.int64) + nonfinite.astype(np.int64) > count):
+        raise RecordError("record counts are inconsistent: negative, or zeros + nonfinite exceed count %d" % count)
     return Record(
         count=count,
         zeros=zeros.astype(np.int64),
