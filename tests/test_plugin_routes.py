@@ -1,0 +1,356 @@
+"""The plugin's HTTP routes through TensorBoard's own WSGI app and werkzeug's test client.
+
+Event files are real (numpy writer, and one file from the TF summary op); every
+number is compared exactly with counts computed here from the activations.
+"""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from werkzeug import test as werkzeug_test
+
+from tensorboard import program
+from tensorboard.backend import application
+from tensorboard.backend.event_processing import data_provider as tb_data_provider
+from tensorboard.backend.event_processing import plugin_event_multiplexer
+from tensorboard.compat.proto import event_pb2
+from tensorboard.plugins import base_plugin
+from tensorboard.plugins.core import core_plugin
+from tensorboard.summary.writer.event_file_writer import EventFileWriter
+from tensorboard.util import tensor_util
+
+from tensorboard_plugin_deadrelu import encoding, loader, metadata, plugin, summary
+
+ROOT = "/data/plugin/deadrelu/"
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+UNITS = {"dense_1": 6, "dense_2": 5, "dense_10": 3}
+STEPS = 7
+
+
+def activations(rng, step, units, batch=20):
+    """Unit u outputs exactly zero on every input from step u on; unit 0 also on half the inputs."""
+    x = np.maximum(rng.normal(size=(batch, units)).astype(np.float32), 0)
+    x[:, :step] = 0.0
+    x[: batch // 2, 0] = 0.0
+    return x
+
+
+def truth(x):
+    return {
+        "count": x.shape[0],
+        "zeros": np.count_nonzero(x == 0, axis=0),
+        "abs_sum": np.abs(x).astype(np.float64).sum(axis=0).astype(np.float32),
+        "nonfinite": np.count_nonzero(~np.isfinite(x), axis=0),
+    }
+
+
+def write_events(run_dir, events):
+    writer = EventFileWriter(run_dir)
+    for step, summary_pb in events:
+        event = event_pb2.Event(step=step, wall_time=1_600_000_000.0 + step)
+        event.summary.CopyFrom(summary_pb)
+        writer.add_event(event)
+    writer.close()
+
+
+@pytest.fixture(scope="module")
+def logdir(tmp_path_factory):
+    """A run "net" with three layers (model order given for two) and a run with bad records."""
+    root = tmp_path_factory.mktemp("logs")
+    rng = np.random.default_rng(7)
+    acts = {tag: [activations(rng, step, units) for step in range(STEPS)] for tag, units in UNITS.items()}
+    order = {"dense_10": 0, "dense_2": 1}  # dense_1 has no order: it comes last
+    events = []
+    for step in range(STEPS):
+        for tag in UNITS:
+            stats = summary.reduce_activations_np(acts[tag][step])
+            summary_pb = summary.stats_pb(tag, description="layer " + tag, **stats)
+            summary_pb.value[0].metadata.CopyFrom(metadata.create_summary_metadata("layer " + tag, order=order.get(tag)))
+            events.append((step, summary_pb))
+    write_events(str(root / "net"), events)
+
+    bad = []
+    for step in range(4):
+        if step == 2:
+            tensor = tensor_util.make_tensor_proto(np.array([1.0, 2.0]))
+        else:
+            tensor = tensor_util.make_tensor_proto(metadata.encode_record(4, np.array([4, step]), np.ones(2), np.zeros(2)))
+        s = summary.stats_pb("bad", 1, [0], [0.0], [0])
+        s.value[0].tensor.CopyFrom(tensor)
+        bad.append((step, s))
+    write_events(str(root / "broken"), bad)
+    return str(root), acts
+
+
+def make_client(logdir_path, sampling_hints=None):
+    multiplexer = plugin_event_multiplexer.EventMultiplexer(tensor_size_guidance={metadata.PLUGIN_NAME: 0})
+    multiplexer.AddRunsFromDirectory(logdir_path)
+    multiplexer.Reload()
+    provider = tb_data_provider.MultiplexerDataProvider(multiplexer, logdir_path)
+    context = base_plugin.TBContext(
+        logdir=logdir_path,
+        data_provider=provider,
+        sampling_hints=sampling_hints if sampling_hints is not None else {"deadrelu": 2000},
+    )
+    app = application.TensorBoardWSGI([loader.DeadReluLoader().load(context)], data_provider=provider)
+    return werkzeug_test.Client(app), multiplexer
+
+
+@pytest.fixture(scope="module")
+def client(logdir):
+    return make_client(logdir[0])[0]
+
+
+def get_json(client, path, status=200):
+    response = client.get(ROOT + path)
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/json"
+    return json.loads(response.get_data())
+
+
+def get_listing(client):
+    response = client.get("/data/plugins_listing")
+    assert response.status_code == 200
+    return json.loads(response.get_data())
+
+
+# --------------------------------------------------------------------------
+# tags, heatmap, overview
+
+
+def test_tags_lists_every_layer_with_its_shape(client):
+    body = get_json(client, "tags")
+    assert body["net"]["dense_2"] == {
+        "units": 5,
+        "steps": STEPS,
+        "first_step": 0,
+        "last_step": STEPS - 1,
+        "description": "layer dense_2",
+        "kind": "activations",
+        "order": 1,
+        "downsampled": False,
+        "sample_limit": 2000,
+        "skipped": 0,
+    }
+    assert set(body["net"]) == set(UNITS)
+    assert body["broken"]["bad"]["steps"] == 3 and body["broken"]["bad"]["skipped"] == 1
+
+
+def test_heatmap_json_equals_numpy_counts(client, logdir):
+    _, acts = logdir
+    body = get_json(client, "heatmap?run=net&tag=dense_1")
+    assert body["run"] == "net" and body["tag"] == "dense_1" and body["units"] == 6
+    assert body["steps"] == list(range(STEPS))
+    assert body["wall_times"] == [1_600_000_000.0 + s for s in range(STEPS)]
+    assert body["description"] == "layer dense_1"
+    assert body["skipped"] == [] and body["downsampled"] is False and body["sample_limit"] == 2000
+    for step, x in enumerate(acts["dense_1"]):
+        t = truth(x)
+        assert body["count"][step] == t["count"]
+        assert body["zeros"][step] == t["zeros"].tolist()
+        assert body["nonfinite"][step] == t["nonfinite"].tolist()
+        # float32 on disk, sent as the exact float64 value of that float32
+        assert body["abs_sum"][step] == t["abs_sum"].astype(np.float64).tolist()
+
+
+@pytest.mark.parametrize("field", encoding.BINARY_FIELDS)
+def test_heatmap_binary_equals_numpy_counts(client, logdir, field):
+    _, acts = logdir
+    response = client.get(ROOT + "heatmap?run=net&tag=dense_2&format=binary&field=" + field)
+    assert response.status_code == 200 and response.mimetype == "application/octet-stream"
+    body = response.get_data()
+    header, array = encoding.decode_binary(body)
+    assert header["field"] == field and header["shape"] == [STEPS, 5]
+    assert header["dtype"] == ("float32" if field == "abs_sum" else "uint8")  # count 20 fits a byte
+    assert header["steps"] == list(range(STEPS)) and header["count"] == [20] * STEPS
+    assert not {"zeros", "abs_sum", "nonfinite"} & set(header)
+    header_length = int.from_bytes(body[:4], "little")
+    start = 4 + header_length + (-(4 + header_length) % 8)
+    assert start % 8 == 0 and body[4 + header_length : start] == b"\0" * (start - 4 - header_length)
+    assert len(body) - start == STEPS * 5 * array.dtype.itemsize
+    expected = np.stack([truth(x)[field] for x in acts["dense_2"]])
+    np.testing.assert_array_equal(array, expected)
+
+
+def test_overview_counts_and_model_order(client, logdir):
+    _, acts = logdir
+    body = get_json(client, "overview?run=net&threshold=0.5")
+    assert body["run"] == "net" and body["threshold"] == 0.5
+    assert [layer["tag"] for layer in body["layers"]] == ["dense_10", "dense_2", "dense_1"]
+    for layer in body["layers"]:
+        zeros = np.stack([truth(x)["zeros"] for x in acts[layer["tag"]]])
+        count = 20
+        dead = zeros == count
+        assert layer["units"] == UNITS[layer["tag"]]
+        assert layer["steps"] == list(range(STEPS)) and layer["count"] == [count] * STEPS
+        assert layer["dead"] == dead.sum(axis=1).tolist()
+        assert layer["nearly_dead"] == (zeros >= 0.5 * count).sum(axis=1).tolist()
+        assert layer["still_dead"] == (dead & dead[-1]).sum(axis=1).tolist()
+        # at step s units 0..s-1 output only zeros, so unit u is dead from step u + 1 on
+        assert layer["death_step"] == [u + 1 if u + 1 < STEPS else None for u in range(layer["units"])]
+        assert layer["revived"] == [False] * layer["units"]
+
+
+def test_overview_default_threshold(client):
+    body = get_json(client, "overview?run=net")
+    assert body["threshold"] == 0.99
+
+
+def test_bad_records_are_skipped_and_reported_not_500(client):
+    body = get_json(client, "heatmap?run=broken&tag=bad")
+    assert body["steps"] == [0, 1, 3]
+    assert body["zeros"] == [[4, 0], [4, 1], [4, 3]]
+    assert [s["step"] for s in body["skipped"]] == [2]
+    assert "record tensor must be 4 strings" in body["skipped"][0]["reason"]
+    overview = get_json(client, "overview?run=broken")
+    assert overview["layers"][0]["dead"] == [1, 1, 1]
+
+
+# --------------------------------------------------------------------------
+# errors
+
+
+@pytest.mark.parametrize(
+    "path, status, message",
+    [
+        ("heatmap?tag=dense_1", 400, "missing query parameter 'run'"),
+        ("heatmap?run=net", 400, "missing query parameter 'tag'"),
+        ("heatmap?run=nope&tag=dense_1", 404, "run 'nope' has no Dead ReLU data"),
+        ("heatmap?run=net&tag=nope", 404, "run 'net' has no Dead ReLU tag 'nope'"),
+        ("heatmap?run=net&tag=dense_1&format=xml", 400, "format must be 'json' or 'binary', got 'xml'"),
+        ("heatmap?run=net&tag=dense_1&format=binary", 400, "missing query parameter 'field'"),
+        ("heatmap?run=net&tag=dense_1&format=binary&field=count", 400, "field must be one of zeros|abs_sum|nonfinite, got 'count'"),
+        ("overview", 400, "missing query parameter 'run'"),
+        ("overview?run=nope", 404, "run 'nope' has no Dead ReLU data"),
+        ("overview?run=net&threshold=0", 400, "threshold must be in (0, 1], got '0'"),
+        ("overview?run=net&threshold=1.5", 400, "threshold must be in (0, 1], got '1.5'"),
+        ("overview?run=net&threshold=nan", 400, "threshold must be in (0, 1], got 'nan'"),
+        ("overview?run=net&threshold=lots", 400, "threshold must be a number in (0, 1], got 'lots'"),
+    ],
+)
+def test_errors_are_json_with_status(client, path, status, message):
+    assert get_json(client, path, status) == {"error": message}
+
+
+# --------------------------------------------------------------------------
+# static files and the listing
+
+
+def test_frontend_folder_is_the_checkouts_frontend_when_run_from_the_repo():
+    assert os.path.realpath(plugin.frontend_folder()) == os.path.realpath(os.path.join(REPO, "frontend"))
+
+
+def test_static_index_js_is_served_as_javascript(client):
+    response = client.get(ROOT + "static/index.js")
+    assert response.status_code == 200
+    assert response.mimetype == "text/javascript"
+    with open(os.path.join(plugin.frontend_folder(), "index.js"), "rb") as f:
+        assert response.get_data() == f.read()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "static/../plugin.py",
+        "static/%2e%2e/plugin.py",
+        "static/%2E%2E%2Fplugin.py",
+        "static/..%2f..%2fsetup.py",
+        "static/..%5cplugin.py",
+        "static/%2fetc%2fpasswd",
+        "static//etc/passwd",
+        "static/missing.js",
+        "static/package.json",  # exists in frontend/, but not a type the tab serves
+    ],
+)
+def test_static_refuses_traversal_and_unknown_files_with_json_404(client, path):
+    response = client.get(ROOT + path)
+    assert response.status_code == 404
+    assert response.mimetype == "application/json"
+    assert "error" in json.loads(response.get_data())
+
+
+def test_plugins_listing_marks_the_tab_active_through_the_data_provider(client, tmp_path):
+    listing = get_listing(client)["deadrelu"]
+    assert listing["enabled"] is True and listing["tab_name"] == "Dead ReLU"
+    assert listing["loading_mechanism"] == {"type": "IFRAME", "module_path": ROOT + "static/index.js"}
+    empty_client, _ = make_client(str(tmp_path))
+    assert get_listing(empty_client)["deadrelu"]["enabled"] is False
+    assert get_json(empty_client, "tags") == {}
+
+
+# --------------------------------------------------------------------------
+# live training and the TF writer
+
+
+def test_reload_shows_new_steps(tmp_path):
+    rng = np.random.default_rng(3)
+    run = str(tmp_path / "live")
+    xs = [activations(rng, step, 4) for step in range(4)]
+    write_events(run, [(s, summary.activations_pb("d", xs[s])) for s in range(2)])
+    live_client, multiplexer = make_client(str(tmp_path))
+    assert get_json(live_client, "tags")["live"]["d"]["last_step"] == 1
+    write_events(run, [(s, summary.activations_pb("d", xs[s])) for s in range(2, 4)])
+    multiplexer.Reload()
+    assert get_json(live_client, "tags")["live"]["d"]["steps"] == 4
+    body = get_json(live_client, "heatmap?run=live&tag=d")
+    assert body["zeros"][3] == truth(xs[3])["zeros"].tolist()
+
+
+def test_sampling_limit_is_reported(tmp_path):
+    rng = np.random.default_rng(4)
+    write_events(str(tmp_path / "r"), [(s, summary.activations_pb("d", activations(rng, 0, 2))) for s in range(30)])
+    multiplexer = plugin_event_multiplexer.EventMultiplexer(tensor_size_guidance={"deadrelu": 8})
+    multiplexer.AddRunsFromDirectory(str(tmp_path))
+    multiplexer.Reload()
+    provider = tb_data_provider.MultiplexerDataProvider(multiplexer, str(tmp_path))
+    context = base_plugin.TBContext(data_provider=provider, sampling_hints={"deadrelu": 8})
+    small = werkzeug_test.Client(application.TensorBoardWSGI([plugin.DeadReluPlugin(context)], data_provider=provider))
+    tags = get_json(small, "tags")["r"]["d"]
+    assert tags["steps"] == 8 and tags["last_step"] == 29
+    assert tags["downsampled"] is True and tags["sample_limit"] == 8
+
+
+def test_records_written_by_the_tf_summary_op(tmp_path):
+    import tensorflow as tf  # the TF writer is the subject here
+    rng = np.random.default_rng(5)
+    xs = [activations(rng, step, 4, batch=8) for step in range(3)]
+    writer = tf.summary.create_file_writer(str(tmp_path / "tf"))
+    with writer.as_default():
+        for step, x in enumerate(xs):
+            summary.activations("relu", tf.constant(x), step=step)
+    writer.close()
+    tf_client, _ = make_client(str(tmp_path))
+    body = get_json(tf_client, "heatmap?run=tf&tag=relu")
+    assert body["steps"] == [0, 1, 2]
+    assert body["zeros"] == [truth(x)["zeros"].tolist() for x in xs]
+    np.testing.assert_allclose(body["abs_sum"], [truth(x)["abs_sum"] for x in xs], rtol=1e-6)
+
+
+# --------------------------------------------------------------------------
+# the loader's sampling flag, parsed by TensorBoard itself
+
+
+def configured_flags(*argv):
+    tb = program.TensorBoard(plugins=[core_plugin.CorePluginLoader(), loader.DeadReluLoader()])
+    tb.configure(argv=["tensorboard", "--logdir=/tmp"] + list(argv))
+    return tb.flags
+
+
+def test_loader_keeps_2000_steps_by_default():
+    assert configured_flags().samples_per_plugin == {"deadrelu": loader.DEFAULT_SAMPLES_PER_TAG}
+    assert loader.DEFAULT_SAMPLES_PER_TAG >= 2000
+
+
+def test_users_samples_per_plugin_wins():
+    assert configured_flags("--samples_per_plugin=deadrelu=50,images=3").samples_per_plugin == {
+        "deadrelu": 50,
+        "images": 3,
+    }
+    assert configured_flags("--samples_per_plugin=deadrelu=0").samples_per_plugin == {"deadrelu": 0}
+
+
+def test_sample_limit_zero_means_every_step_kept():
+    assert plugin.sample_limit_from(base_plugin.TBContext(sampling_hints={"deadrelu": 0})) is None
+    assert plugin.sample_limit_from(base_plugin.TBContext(sampling_hints={"deadrelu": 50})) == 50
