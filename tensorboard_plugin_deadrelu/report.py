@@ -166,13 +166,15 @@ def build_report(logdir, tau=DEFAULT_TAU, fail_above=None, reader="auto"):
 def _no_records_message(logdir, totals, skipped, damaged):
     if totals["files"] == 0:
         return "no Dead ReLU records under %s: it holds no event files" % logdir
-    message = "no Dead ReLU records under %s (%d event files, %d events read)" % (
-        logdir, totals["files"], totals["events"],
+    message = "no Dead ReLU records under %s (%s, %s read)" % (
+        logdir, _plural(totals["files"], "event file"), _plural(totals["events"], "event"),
     )
     if skipped:
-        message += "; %d records were skipped, e.g. %s" % (len(skipped), skipped[0]["reason"])
+        message += "; skipped %s, e.g. %s" % (_plural(len(skipped), "record"), skipped[0]["reason"])
     if damaged:
-        message += "; %d event files are damaged, e.g. %s: %s" % (len(damaged), damaged[0]["path"], damaged[0]["reason"])
+        message += "; %s damaged, e.g. %s: %s" % (
+            _plural(len(damaged), "event file"), damaged[0]["path"], damaged[0]["reason"],
+        )
     return message
 
 
@@ -218,10 +220,15 @@ def format_footer(report):
     """One line saying what was read, and how fast."""
     totals = report["totals"]
     seconds = totals["seconds"]
-    return "%d runs, %d layers: %d records in %d event files (%.1f MB) read in %.2f s" % (
-        totals["runs"], totals["layers"], totals["records"], totals["files"],
+    return "%s, %s: %s in %s (%.1f MB) read in %.2f s" % (
+        _plural(totals["runs"], "run"), _plural(totals["layers"], "layer"),
+        _plural(totals["records"], "record"), _plural(totals["files"], "event file"),
         totals["bytes"] / 1e6, seconds,
     )
+
+
+def _plural(count, noun):
+    return "%d %s%s" % (count, noun, "" if count == 1 else "s")
 
 
 def format_problems(report):
@@ -229,14 +236,14 @@ def format_problems(report):
     lines = []
     skipped = report["skipped_records"]
     if skipped:
-        lines.append("warning: %d Dead ReLU records were skipped:" % len(skipped))
+        lines.append("warning: skipped %s:" % _plural(len(skipped), "Dead ReLU record"))
         for s in skipped[:MAX_LISTED_PROBLEMS]:
             lines.append("  run %s, layer %s, step %d: %s" % (s["run"], s["layer"], s["step"], s["reason"]))
         if len(skipped) > MAX_LISTED_PROBLEMS:
             lines.append("  ... and %d more (see --json)" % (len(skipped) - MAX_LISTED_PROBLEMS))
     damaged = report["damaged_files"]
     if damaged:
-        lines.append("warning: %d event files could not be read to the end:" % len(damaged))
+        lines.append("warning: could not read %s to the end:" % _plural(len(damaged), "event file"))
         for d in damaged[:MAX_LISTED_PROBLEMS]:
             lines.append("  %s: %s" % (d["path"], d["reason"]))
         if len(damaged) > MAX_LISTED_PROBLEMS:
@@ -332,8 +339,8 @@ def main(argv=None, stdout=None, stderr=None):
         print(line, file=stderr)
     if report["failing_layers"]:
         print(
-            "deadrelu report: %d layers have more than %g of their units dead at the latest step:"
-            % (len(report["failing_layers"]), args.fail_above),
+            "deadrelu report: %s more than %g of their units dead at the latest step (--fail-above):"
+            % (_plural(len(report["failing_layers"]), "layer") + (" has" if len(report["failing_layers"]) == 1 else " have"), args.fail_above),
             file=stderr,
         )
         for layer in report["failing_layers"]:
