@@ -14,6 +14,11 @@ export const SCALE_STOPS = Object.freeze([
   [1, [8, 48, 107]],
 ]);
 
+// The stops as flat arrays: scaleInto runs once per pixel.
+const STOP_COUNT = SCALE_STOPS.length;
+const STOP_AT = Float64Array.from(SCALE_STOPS, ([p]) => p);
+const STOP_RGB = Float64Array.from(SCALE_STOPS.flatMap(([, c]) => c));
+
 /** A unit dead in that record (zero on every input), or dormant under the τ metric. */
 export const DEAD_RGB = Object.freeze([230, 81, 0]);
 /** Zero fraction at or above the "nearly dead" threshold but not dead. */
@@ -22,31 +27,28 @@ export const NEARLY_DEAD_RGB = Object.freeze([255, 183, 77]);
 export const NO_DATA_RGB = Object.freeze([224, 224, 224]);
 
 /**
- * Returns [r, g, b] of the sequential scale at t (clamped to [0, 1]),
- * interpolated linearly between the neighbouring stops and rounded.
+ * Writes [r, g, b] of the sequential scale at t (clamped to [0, 1]) into
+ * out[at..at+2], interpolated linearly between the neighbouring stops and
+ * rounded (Math.round, not the round-half-even of a Uint8ClampedArray store).
+ * Allocation-free because the heatmap calls it for every pixel.
  */
-export function scaleRgb(t) {
-  const x = Math.min(1, Math.max(0, Number.isFinite(t) ? t : 0));
-  for (let i = 1; i < SCALE_STOPS.length; i++) {
-    const [p1, c1] = SCALE_STOPS[i];
-    if (x <= p1) {
-      const [p0, c0] = SCALE_STOPS[i - 1];
-      const f = (x - p0) / (p1 - p0);
-      return [0, 1, 2].map((k) => Math.round(c0[k] + f * (c1[k] - c0[k])));
-    }
-  }
-  return SCALE_STOPS[SCALE_STOPS.length - 1][1].slice();
+export function scaleInto(t, out, at) {
+  const x = t > 0 ? (t < 1 ? t : 1) : 0; // also maps NaN to 0
+  let i = 1;
+  while (i < STOP_COUNT - 1 && x > STOP_AT[i]) i++;
+  const f = (x - STOP_AT[i - 1]) / (STOP_AT[i] - STOP_AT[i - 1]);
+  const a = 3 * (i - 1);
+  const b = 3 * i;
+  out[at] = Math.round(STOP_RGB[a] + f * (STOP_RGB[b] - STOP_RGB[a]));
+  out[at + 1] = Math.round(STOP_RGB[a + 1] + f * (STOP_RGB[b + 1] - STOP_RGB[a + 1]));
+  out[at + 2] = Math.round(STOP_RGB[a + 2] + f * (STOP_RGB[b + 2] - STOP_RGB[a + 2]));
 }
 
-/** The largest dormant score the scale distinguishes; higher scores get its palest colour. */
-export const DORMANT_SCORE_CAP = 2;
-
-/**
- * Position on the scale of a τ-dormant score: 0 (silent) is darkest, the layer's
- * average (1) is mid-scale, twice the average or more is palest.
- */
-export function dormantScalePosition(score) {
-  return 1 - Math.min(score, DORMANT_SCORE_CAP) / DORMANT_SCORE_CAP;
+/** Returns [r, g, b] of the sequential scale at t (see scaleInto). */
+export function scaleRgb(t) {
+  const out = [0, 0, 0];
+  scaleInto(t, out, 0);
+  return out;
 }
 
 /** CSS `rgb(...)` text of an [r, g, b] triple. */

@@ -3,7 +3,7 @@
  * unit-tested), choosing axis ticks (pure), and putting both on a canvas / SVG.
  */
 
-import { DEAD_RGB, NEARLY_DEAD_RGB, NO_DATA_RGB, scaleRgb } from "./colors.js";
+import { DEAD_RGB, NEARLY_DEAD_RGB, NO_DATA_RGB, scaleInto } from "./colors.js";
 import { GONE, METRIC_ZEROS } from "./stats.js";
 
 /**
@@ -13,17 +13,18 @@ import { GONE, METRIC_ZEROS } from "./stats.js";
  */
 export function paint(grid, metric, nearlyDeadThreshold, out = new Uint8ClampedArray(grid.length * 4)) {
   const highlightNearlyDead = metric === METRIC_ZEROS;
-  for (let i = 0; i < grid.length; i++) {
-    const v = grid[i];
-    let rgb;
-    if (v === GONE) rgb = DEAD_RGB;
-    else if (Number.isNaN(v)) rgb = NO_DATA_RGB;
-    else if (highlightNearlyDead && v >= nearlyDeadThreshold) rgb = NEARLY_DEAD_RGB;
-    else rgb = scaleRgb(v);
-    const j = i * 4;
+  const fixed = (j, rgb) => {
     out[j] = rgb[0];
     out[j + 1] = rgb[1];
     out[j + 2] = rgb[2];
+  };
+  for (let i = 0; i < grid.length; i++) {
+    const v = grid[i];
+    const j = i * 4;
+    if (v === GONE) fixed(j, DEAD_RGB);
+    else if (v !== v) fixed(j, NO_DATA_RGB); // NaN
+    else if (highlightNearlyDead && v >= nearlyDeadThreshold) fixed(j, NEARLY_DEAD_RGB);
+    else scaleInto(v, out, j);
     out[j + 3] = 255;
   }
   return out;

@@ -4,7 +4,6 @@
  * units per step.
  */
 
-import { dormantScalePosition } from "./colors.js";
 import { chartLines, drawChart } from "./chart.js";
 import { el, percent } from "./dom.js";
 import { drawAxis, evenTicks, niceTicks, paint, putPixels } from "./heatmap.js";
@@ -108,7 +107,7 @@ export class LayerPanel {
     performance.mark("deadrelu:draw:start");
     const key = `${settings.metric}|${settings.tau}|${settings.threshold}`;
     if (this.analysisKey !== key || !this.analysis) {
-      this.analysis = analyze(series, settings, dormantScalePosition);
+      this.analysis = analyze(series, settings);
       this.analysisKey = key;
     }
     const a = this.analysis;
@@ -287,7 +286,7 @@ export class LayerPanel {
       lines.push(["mean |activation|", "loading…"]);
     }
     if (this.settings.metric === METRIC_DORMANT) {
-      const score = this.analysis.values[i];
+      const score = this.analysis.scores[i];
       lines.push(["dormant score", Number.isNaN(score) ? "no data" : formatNumber(score)]);
     }
     const word = goneLabel(this.settings.metric);

@@ -19,58 +19,27 @@ export const METRIC_DORMANT = "dormant";
 /** Value given to cells that are dead (or dormant), above every fraction/scale position. */
 export const GONE = 2;
 
+/** The largest dormant score the colour scale distinguishes; higher scores share its palest end. */
+export const DORMANT_SCORE_CAP = 2;
+
+/**
+ * Position on the colour scale of a τ-dormant score: 0 (silent) is 1, like a
+ * unit that always outputs zero; the layer's average (1) is mid-scale; twice the
+ * average or more is 0.
+ */
+export function dormantSeverity(score) {
+  return 1 - (score < DORMANT_SCORE_CAP ? score : DORMANT_SCORE_CAP) / DORMANT_SCORE_CAP;
+}
+
 export const DEFAULT_THRESHOLD = 0.99;
 export const DEFAULT_TAU = 0.025;
-
-/** Float32Array [S * U]: zeros / count per cell; NaN where nothing was observed. */
-export function zeroFractions(series) {
-  const { units, count, zeros } = series;
-  const out = new Float32Array(count.length * units);
-  for (let s = 0; s < count.length; s++) {
-    const c = count[s];
-    const base = s * units;
-    if (c > 0) {
-      const inv = 1 / c;
-      for (let u = 0; u < units; u++) out[base + u] = zeros[base + u] * inv;
-    } else {
-      out.fill(NaN, base, base + units);
-    }
-  }
-  return out;
-}
-
-/** Uint8Array [S * U]: 1 where the unit output exactly zero on every observed value. */
-export function deadMask(series) {
-  const { units, count, zeros } = series;
-  const out = new Uint8Array(count.length * units);
-  for (let s = 0; s < count.length; s++) {
-    const c = count[s];
-    if (c <= 0) continue;
-    const base = s * units;
-    for (let u = 0; u < units; u++) out[base + u] = zeros[base + u] === c ? 1 : 0;
-  }
-  return out;
-}
-
-/** Uint8Array [S * U]: 1 where zeros >= threshold * count (and count > 0). */
-export function nearlyDeadMask(series, threshold) {
-  const { units, count, zeros } = series;
-  const out = new Uint8Array(count.length * units);
-  for (let s = 0; s < count.length; s++) {
-    const c = count[s];
-    if (c <= 0) continue;
-    const limit = threshold * c;
-    const base = s * units;
-    for (let u = 0; u < units; u++) out[base + u] = zeros[base + u] >= limit ? 1 : 0;
-  }
-  return out;
-}
 
 /**
  * Float64Array [S * U]: the τ-dormant score of Sokar et al. (2023), mean|a_u|
  * divided by the mean over the layer's units of mean|a|. mean|a| is taken over
  * finite values (abs_sum / (count - nonfinite)); a unit with no finite value
  * scores NaN; when the whole layer is silent every observed unit scores 0.
+ * (float64 like analysis.py, so that "score <= τ" agrees with the report command.)
  */
 export function dormantScores(series) {
   const { units, count, absSum } = series;
@@ -81,59 +50,19 @@ export function dormantScores(series) {
     const base = s * units;
     let sum = 0;
     let seen = 0;
-    for (let u = 0; u < units; u++) {
-      const finite = count[s] - (nonfinite ? nonfinite[base + u] : 0);
+    for (let i = base; i < base + units; i++) {
+      const finite = count[s] - (nonfinite ? nonfinite[i] : 0);
+      const mean = finite > 0 ? absSum[i] / finite : NaN;
+      out[i] = mean;
       if (finite > 0) {
-        const mean = absSum[base + u] / finite;
-        out[base + u] = mean;
         sum += mean;
         seen += 1;
-      } else {
-        out[base + u] = NaN;
       }
     }
     const layerMean = seen > 0 ? sum / seen : 0;
-    for (let u = 0; u < units; u++) {
-      const mean = out[base + u];
-      if (Number.isNaN(mean)) continue;
-      out[base + u] = layerMean > 0 ? mean / layerMean : 0;
+    for (let i = base; i < base + units; i++) {
+      if (out[i] === out[i]) out[i] = layerMean > 0 ? out[i] / layerMean : 0;
     }
-  }
-  return out;
-}
-
-/** Uint8Array [S * U]: 1 where score <= tau (NaN scores are not dormant). */
-export function dormantMask(scores, tau) {
-  const out = new Uint8Array(scores.length);
-  for (let i = 0; i < scores.length; i++) out[i] = scores[i] <= tau ? 1 : 0;
-  return out;
-}
-
-/** Int32Array [S]: cells set in a [S * U] mask, per step. */
-export function countPerStep(mask, steps, units) {
-  const out = new Int32Array(steps);
-  for (let s = 0; s < steps; s++) {
-    let n = 0;
-    const base = s * units;
-    for (let u = 0; u < units; u++) n += mask[base + u];
-    out[s] = n;
-  }
-  return out;
-}
-
-/**
- * Int32Array [S]: units set at that step *and* at the latest step (ReDo's
- * persistence: how many of the units dead then never came back).
- */
-export function stillSetPerStep(mask, steps, units) {
-  const out = new Int32Array(steps);
-  if (steps === 0) return out;
-  const last = (steps - 1) * units;
-  for (let s = 0; s < steps; s++) {
-    let n = 0;
-    const base = s * units;
-    for (let u = 0; u < units; u++) n += mask[base + u] & mask[last + u];
-    out[s] = n;
   }
   return out;
 }
@@ -153,37 +82,27 @@ export function deathStepIndices(mask, steps, units) {
   return out;
 }
 
-/** Uint8Array [U]: set at some earlier step but not at the latest one. */
-export function revivedUnits(mask, steps, units) {
-  const out = new Uint8Array(units);
-  if (steps < 2) return out;
+/**
+ * ReDo-style persistence of a [S * U] mask:
+ *   still   Int32Array [S], units set at that step *and* at the latest step;
+ *   revived Uint8Array [U], set at some earlier step but not at the latest.
+ */
+export function persistence(mask, steps, units) {
+  const still = new Int32Array(steps);
+  const revived = new Uint8Array(units);
+  if (steps === 0) return { still, revived };
   const last = (steps - 1) * units;
-  for (let s = 0; s < steps - 1; s++) {
+  for (let s = 0; s < steps; s++) {
+    let n = 0;
     const base = s * units;
     for (let u = 0; u < units; u++) {
-      if (mask[base + u] && !mask[last + u]) out[u] = 1;
+      const set = mask[base + u];
+      if (mask[last + u]) n += set;
+      else if (set) revived[u] = 1;
     }
+    still[s] = n;
   }
-  return out;
-}
-
-/**
- * Float32Array [S * U]: how close to "gone" each cell is, on one axis for both
- * metrics, so that aggregation can take a plain maximum: GONE (2) for a dead
- * (zeros metric) or dormant (score <= tau) cell, otherwise a scale position in
- * [0, 1] (the zero fraction, or colors.dormantScalePosition of the score), NaN
- * when there is no data.
- */
-export function severity(metric, values, goneMask, scalePosition) {
-  const out = new Float32Array(values.length);
-  for (let i = 0; i < values.length; i++) {
-    if (goneMask[i]) out[i] = GONE;
-    else {
-      const v = values[i];
-      out[i] = Number.isNaN(v) ? NaN : scalePosition ? scalePosition(v) : v;
-    }
-  }
-  return out;
+  return { still, revived };
 }
 
 /** Unit orders offered by the "sort units" control. */
@@ -279,35 +198,79 @@ export function worstCell(sev, units, order, view, rows, cols, row, col) {
 }
 
 /**
- * Everything one layer's panel shows for the chosen metric, computed from a series:
- *   values    per-cell zero fractions or dormant scores ([S * U]);
- *   gone      per-cell mask of dead (zeros) or dormant (score <= tau) cells;
- *   severity  per-cell value for colouring and aggregation (see `severity`);
+ * Everything one layer's panel shows for the chosen metric, computed from a series
+ * in as few passes over the S x U cells as possible (a large layer has millions):
+ *   severity  per-cell value for colouring and aggregation: GONE for a dead
+ *             (zeros metric) or dormant (score <= tau) cell, otherwise its
+ *             position on the colour scale (the zero fraction, or
+ *             dormantSeverity(score)), NaN when nothing was observed;
+ *   gone      per-cell mask of dead / dormant cells;
+ *   scores    per-cell dormant scores (dormant metric only, else null);
  *   deathIdx  per-unit index of the step since which it is gone for good, or -1;
  *   revived   per-unit: gone at an earlier step but not at the latest;
  *   counts    per-step {gone, nearlyDead (zeros metric only, else null), stillGone}.
- * `scalePosition` maps a dormant score to its position on the colour scale.
  */
-export function analyze(series, { metric, tau, threshold }, scalePosition) {
+export function analyze(series, { metric, tau, threshold }) {
   const S = series.steps.length;
   const U = series.units;
-  let values;
-  let gone;
+  const count = series.count;
+  const sev = new Float32Array(S * U);
+  const gone = new Uint8Array(S * U);
+  const goneCount = new Int32Array(S);
   let nearlyDead = null;
+  let scores = null;
   if (metric === METRIC_DORMANT) {
-    values = dormantScores(series);
-    gone = dormantMask(values, tau);
+    scores = dormantScores(series);
+    for (let s = 0; s < S; s++) {
+      let n = 0;
+      for (let i = s * U; i < (s + 1) * U; i++) {
+        const v = scores[i];
+        if (v <= tau) {
+          gone[i] = 1;
+          sev[i] = GONE;
+          n++;
+        } else {
+          sev[i] = v === v ? 1 - (v < DORMANT_SCORE_CAP ? v : DORMANT_SCORE_CAP) / DORMANT_SCORE_CAP : NaN; // dormantSeverity, inlined
+        }
+      }
+      goneCount[s] = n;
+    }
   } else {
-    values = zeroFractions(series);
-    gone = deadMask(series);
-    nearlyDead = countPerStep(nearlyDeadMask(series, threshold), S, U);
+    const zeros = series.zeros;
+    nearlyDead = new Int32Array(S);
+    for (let s = 0; s < S; s++) {
+      const c = count[s];
+      if (c <= 0) {
+        sev.fill(NaN, s * U, (s + 1) * U);
+        continue;
+      }
+      const inv = 1 / c;
+      const limit = threshold * c;
+      let n = 0;
+      let near = 0;
+      for (let i = s * U; i < (s + 1) * U; i++) {
+        const z = zeros[i];
+        if (z === c) {
+          gone[i] = 1;
+          sev[i] = GONE;
+          n++;
+          near++;
+        } else {
+          sev[i] = z * inv;
+          if (z >= limit) near++;
+        }
+      }
+      goneCount[s] = n;
+      nearlyDead[s] = near;
+    }
   }
+  const { still, revived } = persistence(gone, S, U);
   return {
-    values,
+    severity: sev,
     gone,
-    severity: severity(metric, values, gone, metric === METRIC_DORMANT ? scalePosition : null),
+    scores,
     deathIdx: deathStepIndices(gone, S, U),
-    revived: revivedUnits(gone, S, U),
-    counts: { gone: countPerStep(gone, S, U), nearlyDead, stillGone: stillSetPerStep(gone, S, U) },
+    revived,
+    counts: { gone: goneCount, nearlyDead, stillGone: still },
   };
 }

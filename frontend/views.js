@@ -3,9 +3,9 @@
  * and the empty / error / downsampled messages. Pure DOM, no fetching.
  */
 
-import { DEAD_RGB, DORMANT_SCORE_CAP, NEARLY_DEAD_RGB, NO_DATA_RGB, SCALE_STOPS, cssRgb } from "./colors.js";
+import { DEAD_RGB, NEARLY_DEAD_RGB, NO_DATA_RGB, SCALE_STOPS, cssRgb } from "./colors.js";
 import { el, percent } from "./dom.js";
-import { METRIC_DORMANT, METRIC_ZEROS, SORT_DEATH, SORT_INDEX, SORT_LATEST } from "./stats.js";
+import { DORMANT_SCORE_CAP, METRIC_DORMANT, METRIC_ZEROS, SORT_DEATH, SORT_INDEX, SORT_LATEST } from "./stats.js";
 
 /** The line a user adds to Keras training to get data into this tab. */
 export const SNIPPET_IMPORT = "from tensorboard_plugin_deadrelu.keras import DeadReluMonitor";

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { DEAD_RGB, NEARLY_DEAD_RGB, NO_DATA_RGB, cssRgb, dormantScalePosition, scaleRgb } from "../../frontend/colors.js";
+import { DEAD_RGB, NEARLY_DEAD_RGB, NO_DATA_RGB, cssRgb, scaleRgb } from "../../frontend/colors.js";
 import { paint } from "../../frontend/heatmap.js";
 import { GONE, METRIC_DORMANT, METRIC_ZEROS } from "../../frontend/stats.js";
 
@@ -27,13 +27,6 @@ test("dead, nearly dead and no-data colours are distinct from every scale colour
   for (let i = 0; i <= 1000; i++) scale.add(cssRgb(scaleRgb(i / 1000)));
   for (const rgb of [DEAD_RGB, NEARLY_DEAD_RGB, NO_DATA_RGB]) assert.ok(!scale.has(cssRgb(rgb)), cssRgb(rgb));
   assert.equal(cssRgb(DEAD_RGB), "rgb(230, 81, 0)");
-});
-
-test("dormant score maps 0 to the dark end, the layer mean to mid-scale, 2x and more to the pale end", () => {
-  assert.equal(dormantScalePosition(0), 1);
-  assert.equal(dormantScalePosition(1), 0.5);
-  assert.equal(dormantScalePosition(2), 0);
-  assert.equal(dormantScalePosition(40), 0);
 });
 
 test("paint colours dead, nearly dead, no data and scale cells", () => {

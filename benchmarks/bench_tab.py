@@ -1,0 +1,164 @@
+"""How fast the Dead ReLU tab draws a large layer, in headless Chromium.
+
+Writes one run with a 4,096-unit layer over 1,000 steps (numpy writer, no
+TensorFlow), starts a real ``tensorboard`` on it, opens the tab several times and
+prints, per load:
+
+* open -> drawn: from ``page.goto`` of TensorBoard's ``#deadrelu`` to the
+  heatmap being on the canvas (includes TensorBoard's own UI start, the API
+  request, transfer and decoding);
+* draw: the frontend's ``performance.measure`` around analysis, aggregation,
+  painting and ``putImageData`` (the target is < 200 ms);
+* redraws after switching the sort order and the metric (data already loaded).
+
+Run: python benchmarks/bench_tab.py [--units 4096] [--steps 1000] [--repeats 3]
+"""
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from tests.eventfiles import write_records  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def write_layer(logdir, units, steps, count=256):
+    """A layer where units die progressively, so every colour class is present."""
+    rng = np.random.default_rng(0)
+    death = rng.integers(0, 2 * steps, size=units)  # about half die during the run
+    records = []
+    for step in range(steps):
+        zeros = rng.integers(0, count, size=units)
+        zeros[death <= step] = count
+        records.append(
+            (
+                step,
+                dict(
+                    count=count,
+                    zeros=zeros,
+                    abs_sum=(rng.random(units) * (count - zeros)).astype(np.float32),
+                    nonfinite=np.zeros(units, dtype=np.int64),
+                ),
+            )
+        )
+    write_records(os.path.join(logdir, "big"), "dense_4096", records)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_tensorboard(logdir):
+    port = free_port()
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tensorboard.main", "--logdir", logdir, "--port", str(port),
+         "--host", "127.0.0.1", "--load_fast=false", "--reload_interval", "0"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+    )
+    url = "http://127.0.0.1:%d" % port
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/data/plugin/deadrelu/tags", timeout=5) as r:
+                if b"dense_4096" in r.read():
+                    return process, url
+        except OSError:
+            pass
+        time.sleep(0.3)
+    process.kill()
+    raise RuntimeError("tensorboard did not answer on %s" % url)
+
+
+def draw_measures(frame):
+    return frame.evaluate(
+        "performance.getEntriesByType('measure').filter(m => m.name.startsWith('deadrelu:draw')).map(m => m.duration)"
+    )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--units", type=int, default=4096)
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    from playwright.sync_api import sync_playwright
+
+    logdir = tempfile.mkdtemp(prefix="deadrelu-bench-tab-")
+    process = None
+    try:
+        t = time.perf_counter()
+        write_layer(logdir, args.units, args.steps)
+        print("wrote %d units x %d steps in %.1f s" % (args.units, args.steps, time.perf_counter() - t))
+        process, url = start_tensorboard(logdir)
+        t = time.perf_counter()
+        with urllib.request.urlopen(url + "/data/plugin/deadrelu/heatmap?run=big&tag=dense_4096&format=binary&field=zeros") as r:
+            size = len(r.read())
+        print("binary zeros field: %.1f MB, first request %.0f ms" % (size / 1e6, 1e3 * (time.perf_counter() - t)))
+        open_to_drawn, draws, resorts, dormant = [], [], [], []
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            for _ in range(args.repeats):
+                page = browser.new_page(viewport={"width": 1280, "height": 900})
+                page.add_init_script("localStorage.clear()")
+                t = time.perf_counter()
+                page.goto(url + "/#deadrelu")
+                frame_locator = page.frame_locator("iframe")
+                frame_locator.locator(".panel[data-drawn=true]").wait_for(timeout=120_000)
+                open_to_drawn.append(1e3 * (time.perf_counter() - t))
+                frame = next(f for f in page.frames if "plugin_entry" in f.url)
+                draws.append(draw_measures(frame)[0])
+                frame_locator.locator(".deadrelu[data-details=loaded]").wait_for(timeout=120_000)
+                before = len(draw_measures(frame))
+                frame_locator.locator("select[name=sort]").select_option("death")
+                frame.wait_for_function("n => performance.getEntriesByType('measure').length > n", arg=before)
+                resorts.append(draw_measures(frame)[-1])
+                before = len(draw_measures(frame))
+                frame_locator.locator("select[name=metric]").select_option("dormant")
+                frame.wait_for_function("n => performance.getEntriesByType('measure').length > n", arg=before)
+                dormant.append(draw_measures(frame)[-1])
+                frame_locator.locator("select[name=sort]").select_option("index")
+                frame_locator.locator("select[name=metric]").select_option("zeros")
+                page.close()
+            browser.close()
+        print("layer %d units x %d steps, %d loads in headless Chromium (median, min, max):" % (args.units, args.steps, args.repeats))
+        for name, values in [
+            ("open tab -> heatmap drawn", open_to_drawn),
+            ("draw after data arrived (target < 200 ms)", draws),
+            ("redraw, sort by death step", resorts),
+            ("redraw, switch to dormant metric", dormant),
+        ]:
+            print("  %-44s %7.1f ms  (%.1f .. %.1f)" % (name, statistics.median(values), min(values), max(values)))
+    finally:
+        if process is not None:
+            process.kill()
+            process.wait()
+        shutil.rmtree(logdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
