@@ -321,15 +321,16 @@ class DeadReluMonitor(keras.callbacks.Callback):
     ``log_dir`` and open the **Dead ReLU** tab (per-unit heatmaps) or the
     Scalars tab (``deadrelu/<layer>/dead_fraction``).
 
-    Steps are the number of training batches the model has run (as in the
-    batch-level scalars of ``keras.callbacks.TensorBoard``), counted by this
-    monitor from the optimizer's iteration count when it first sees the model,
-    so they keep increasing across repeated ``fit()`` calls with the same
-    monitor. There is always a record at the starting step that reflects the
-    weights before any update: the probe before training, or — when counting
-    during training — the first training batch alone (its forward pass runs
-    before the first update). Every later record covers exactly the batches
-    (or probe rows) since the previous one.
+    Steps count training batches: the optimizer's iteration count (as for the
+    batch-level scalars of ``keras.callbacks.TensorBoard``), or the monitor's
+    own count when that is higher (a recompile resets the optimizer's), so
+    steps keep increasing across repeated ``fit()`` calls. When a ``fit()``
+    starts at a step that has no record yet (step 0 at first), the monitor
+    first records the weights as they are: the probe before training, or, when
+    counting during training, the first training batch alone, whose forward
+    pass runs before the first update (the epoch's record counts that batch
+    again). Every later record covers the batches (or probes the weights)
+    since the previous one.
 
     Args:
       log_dir: Directory of the run to write into (created if missing); use
@@ -395,7 +396,9 @@ class DeadReluMonitor(keras.callbacks.Callback):
         self._accumulator = None
         self._probe_function = None
         self._writer = None
-        self._undo_train_step = None
+        # (train function fit() built, the counting one made from it)
+        self._counting_train_function = None
+        self._fit_train_function = None
         self._step = None  # training batches run so far, as this monitor counts them
         self._last_written_step = None
         self._batches_in_epoch = 0
@@ -416,13 +419,16 @@ class DeadReluMonitor(keras.callbacks.Callback):
         if self._layers is None or [id(l) for l in layers] != [id(l) for l in self._layers]:
             self._layers = layers
             self._tags = _tags_for(layers)
+            self._tap = _LayerTap(layers)
             self._accumulator = None
+            self._counting_train_function = None
             self._probe_function = None
-        if self._step is None:
-            self._step = int(model.optimizer.iterations.numpy())
+        # Batches run without this monitor (or before it) count too; the
+        # monitor's own count keeps steps increasing when a recompile resets
+        # the optimizer's.
+        self._step = max(self._step or 0, int(model.optimizer.iterations.numpy()))
         self._batches_in_epoch = 0
         self._batches_since_write = 0
-        self._tap = _LayerTap(self._layers)
         if not self.counts_during_training:
             _check_probe_fits(model, self._probe_x)
         self._writer = tf.summary.create_file_writer(self.log_dir)
@@ -468,56 +474,74 @@ class DeadReluMonitor(keras.callbacks.Callback):
     # -- counting during training ---------------------------------------------
 
     def _start_counting(self):
+        """Swaps in a train function that also counts, and the layer wrappers it traces with."""
         model = self.model
         if self._accumulator is None:
-            units = {tag: _units_of(layer) for tag, layer in zip(self._tags, self._layers)}
-            unknown = [tag for tag, n in units.items() if n is None]
-            if unknown and model.distribute_strategy.num_replicas_in_sync > 1:
-                raise ValueError(
-                    "layers: cannot tell the number of units of %s before training, which a "
-                    "distribution strategy needs; build the model as a Functional model or "
-                    "monitor only layers with units/filters" % ", ".join(map(repr, unknown))
-                )
-            with model.distribute_strategy.scope():
-                # Layers of unknown size get their sums on the first trace.
-                self._accumulator = summary.Accumulator(
-                    units={tag: n for tag, n in units.items() if n is not None}
-                )
+            self._accumulator = self._make_accumulator()
         else:
             self._accumulator.reset()
+        self._tap.install()
+        fit_train_function = model.train_function
+        cached = self._counting_train_function
+        if cached is None or cached[0] is not fit_train_function:
+            # fit() built its train function (not yet traced) before calling
+            # on_train_begin; build a counting one from a wrapped train_step.
+            # It is kept for later fit() calls until the model is recompiled, so
+            # that repeated fit() calls do not trace again.
+            try:
+                cached = (fit_train_function, self._make_counting_train_function())
+            except Exception:
+                self._stop_counting()
+                raise
+            self._counting_train_function = cached
+        self._fit_train_function = fit_train_function
+        model.train_function = cached[1]
+
+    def _make_accumulator(self):
+        model = self.model
+        units = {tag: _units_of(layer) for tag, layer in zip(self._tags, self._layers)}
+        unknown = [tag for tag, n in units.items() if n is None]
+        if unknown and model.distribute_strategy.num_replicas_in_sync > 1:
+            raise ValueError(
+                "layers: cannot tell the number of units of %s before training, which a "
+                "distribution strategy needs; build the model as a Functional model or "
+                "monitor only layers with units/filters" % ", ".join(map(repr, unknown))
+            )
+        with model.distribute_strategy.scope():
+            # Layers of unknown size get their sums on the first trace.
+            return summary.Accumulator(units={tag: n for tag, n in units.items() if n is not None})
+
+    def _make_counting_train_function(self):
+        model = self.model
         accumulator = self._accumulator
         tags = self._tags
-
         channels_first = [_channels_first(layer) for layer in self._layers]
+        tap = self._tap
 
         def count(index, outputs):
             accumulator.update(tags[index], outputs, channels_first=channels_first[index])
 
-        tap = self._tap
         original_train_step = model.train_step
 
         def train_step(data):
             with tap.active(count):
                 return original_train_step(data)
 
-        tap.install()
-        self._undo_train_step = _patch_attribute(model, "train_step", train_step)
+        # make_train_function reads model.train_step once, when it builds the function.
+        undo = _patch_attribute(model, "train_step", train_step)
         try:
-            # fit() built its train function before calling on_train_begin; build
-            # it again so that its first trace goes through the wrapped step.
             model.make_train_function(force=True)
-        except Exception:
-            self._stop_counting()
-            raise
+            return model.train_function
+        finally:
+            undo()
 
     def _stop_counting(self):
         if self._tap is not None:
             self._tap.uninstall()
-        if self._undo_train_step is not None:
-            self._undo_train_step()
-            self._undo_train_step = None
+        if self._fit_train_function is not None:
             # The next fit() without this monitor must not keep counting.
-            self.model.train_function = None
+            self.model.train_function = self._fit_train_function
+            self._fit_train_function = None
 
     def _accumulated(self):
         result = self._accumulator.result()

@@ -208,6 +208,35 @@ def test_steps_keep_increasing_across_fit_calls_even_after_recompiling(tmp_path)
     assert [s for s, _ in layer_records(tmp_path)["hidden"]] == [0, 3, 6, 9]
 
 
+class TrainFunctions(keras.callbacks.Callback):
+    """Notes the train function each fit() runs with."""
+
+    functions = ()
+
+    def on_train_begin(self, logs=None):
+        self.functions += (self.model.train_function,)
+
+
+def test_second_fit_reuses_the_counting_step_and_still_counts_new_shapes(tmp_path):
+    model = frozen(mlp())
+    x, y = data(24)
+    monitor = DeadReluMonitor(tmp_path)
+    seen = TrainFunctions()
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[monitor, seen])
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[seen])  # not counted
+    # Batch size 5 is a new input shape: the kept counting step traces again.
+    model.fit(x, y, batch_size=5, epochs=1, verbose=0, callbacks=[monitor, seen])
+    counting, plain, counting_again = seen.functions
+    assert counting_again is counting and plain is not counting
+    truth = mlp_activations(model, x)
+    for tag, series in layer_records(tmp_path).items():
+        # 3 batches, 3 uncounted ones, then a first-batch record and 5 batches.
+        assert [s for s, _ in series] == [0, 3, 6, 11]
+        assert_record(series[1][1], truth[tag])
+        assert series[2][1].count == 5
+        assert_record(series[3][1], truth[tag])
+
+
 def test_dead_fraction_scalars_in_the_same_run(tmp_path):
     model = mlp()
     # Two of the six hidden units can never fire: a bias of -100.
