@@ -9,7 +9,9 @@ prints, per load:
   request, transfer and decoding);
 * draw: the frontend's ``performance.measure`` around analysis, aggregation,
   painting and ``putImageData`` (the target is < 200 ms);
-* redraws after switching the sort order and the metric (data already loaded).
+* the part of the first that is the tab's own: from its ``render()`` being
+  called to the heatmap drawn (the rest is TensorBoard's UI starting);
+* redraws after switching the sort order, the metric and τ (data already loaded).
 
 Run: python benchmarks/bench_tab.py [--units 4096] [--steps 1000] [--repeats 3]
 """
@@ -119,7 +121,7 @@ def main():
         with urllib.request.urlopen(url + "/data/plugin/deadrelu/heatmap?run=big&tag=dense_4096&format=binary&field=zeros") as r:
             size = len(r.read())
         print("binary zeros field: %.1f MB, first request %.0f ms" % (size / 1e6, 1e3 * (time.perf_counter() - t)))
-        open_to_drawn, draws, resorts, dormant = [], [], [], []
+        open_to_drawn, module_to_drawn, draws, resorts, dormant, retau = [], [], [], [], [], []
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             for _ in range(args.repeats):
@@ -132,6 +134,11 @@ def main():
                 open_to_drawn.append(1e3 * (time.perf_counter() - t))
                 frame = next(f for f in page.frames if "plugin_entry" in f.url)
                 draws.append(draw_measures(frame)[0])
+                module_to_drawn.append(frame.evaluate(
+                    "(() => { const r = performance.getEntriesByName('deadrelu:render')[0];"
+                    " const d = performance.getEntriesByType('measure').find(m => m.name.startsWith('deadrelu:draw'));"
+                    " return d.startTime + d.duration - r.startTime; })()"
+                ))
                 frame_locator.locator(".deadrelu[data-details=loaded]").wait_for(timeout=120_000)
                 before = len(draw_measures(frame))
                 frame_locator.locator("select[name=sort]").select_option("death")
@@ -141,6 +148,12 @@ def main():
                 frame_locator.locator("select[name=metric]").select_option("dormant")
                 frame.wait_for_function("n => performance.getEntriesByType('measure').length > n", arg=before)
                 dormant.append(draw_measures(frame)[-1])
+                for tau in ("0.1", "0.05", "0.2"):
+                    before = len(draw_measures(frame))
+                    frame_locator.locator("input[name=tau]").fill(tau)
+                    frame_locator.locator("input[name=tau]").dispatch_event("change")
+                    frame.wait_for_function("n => performance.getEntriesByType('measure').length > n", arg=before)
+                    retau.append(draw_measures(frame)[-1])
                 frame_locator.locator("select[name=sort]").select_option("index")
                 frame_locator.locator("select[name=metric]").select_option("zeros")
                 page.close()
@@ -148,9 +161,11 @@ def main():
         print("layer %d units x %d steps, %d loads in headless Chromium (median, min, max):" % (args.units, args.steps, args.repeats))
         for name, values in [
             ("open tab -> heatmap drawn", open_to_drawn),
+            ("  of which: tab's render() -> heatmap drawn", module_to_drawn),
             ("draw after data arrived (target < 200 ms)", draws),
             ("redraw, sort by death step", resorts),
             ("redraw, switch to dormant metric", dormant),
+            ("redraw, change tau (3 per load)", retau),
         ]:
             print("  %-44s %7.1f ms  (%.1f .. %.1f)" % (name, statistics.median(values), min(values), max(values)))
     finally:

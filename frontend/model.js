@@ -150,6 +150,7 @@ export class Api {
     }
     series.absSum = absSum.array;
     series.nonfinite = nonfinite.array;
+    series.dormantScores = null;
     return series;
   }
 }

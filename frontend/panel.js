@@ -107,7 +107,7 @@ export class LayerPanel {
     performance.mark("deadrelu:draw:start");
     const key = `${settings.metric}|${settings.tau}|${settings.threshold}`;
     if (this.analysisKey !== key || !this.analysis) {
-      this.analysis = analyze(series, settings);
+      this.analysis = analyze(series, settings, this.analysis);
       this.analysisKey = key;
     }
     const a = this.analysis;

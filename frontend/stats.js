@@ -209,68 +209,91 @@ export function worstCell(sev, units, order, view, rows, cols, row, col) {
  *   deathIdx  per-unit index of the step since which it is gone for good, or -1;
  *   revived   per-unit: gone at an earlier step but not at the latest;
  *   counts    per-step {gone, nearlyDead (zeros metric only, else null), stillGone}.
+ * `previous` is an earlier result for the same series whose arrays may be reused
+ * (and are then overwritten).
  */
-export function analyze(series, { metric, tau, threshold }) {
+export function analyze(series, { metric, tau, threshold }, previous = null) {
   const S = series.steps.length;
   const U = series.units;
-  const count = series.count;
-  const sev = new Float32Array(S * U);
-  const gone = new Uint8Array(S * U);
-  const goneCount = new Int32Array(S);
-  let nearlyDead = null;
-  let scores = null;
-  if (metric === METRIC_DORMANT) {
-    scores = dormantScores(series);
-    for (let s = 0; s < S; s++) {
-      let n = 0;
-      for (let i = s * U; i < (s + 1) * U; i++) {
-        const v = scores[i];
-        if (v <= tau) {
-          gone[i] = 1;
-          sev[i] = GONE;
-          n++;
-        } else {
-          sev[i] = v === v ? 1 - (v < DORMANT_SCORE_CAP ? v : DORMANT_SCORE_CAP) / DORMANT_SCORE_CAP : NaN; // dormantSeverity, inlined
-        }
-      }
-      goneCount[s] = n;
-    }
-  } else {
-    const zeros = series.zeros;
-    nearlyDead = new Int32Array(S);
-    for (let s = 0; s < S; s++) {
-      const c = count[s];
-      if (c <= 0) {
-        sev.fill(NaN, s * U, (s + 1) * U);
-        continue;
-      }
-      const inv = 1 / c;
-      const limit = threshold * c;
-      let n = 0;
-      let near = 0;
-      for (let i = s * U; i < (s + 1) * U; i++) {
-        const z = zeros[i];
-        if (z === c) {
-          gone[i] = 1;
-          sev[i] = GONE;
-          n++;
-          near++;
-        } else {
-          sev[i] = z * inv;
-          if (z >= limit) near++;
-        }
-      }
-      goneCount[s] = n;
-      nearlyDead[s] = near;
-    }
-  }
-  const { still, revived } = persistence(gone, S, U);
-  return {
-    severity: sev,
-    gone,
-    scores,
-    deathIdx: deathStepIndices(gone, S, U),
-    revived,
-    counts: { gone: goneCount, nearlyDead, stillGone: still },
+  // Reusing the previous analysis' big arrays (tens of MB for a large layer)
+  // spares the garbage collector on every change of a control.
+  const reuse = previous && previous.severity.length === S * U;
+  const out = {
+    severity: reuse ? previous.severity : new Float32Array(S * U),
+    gone: reuse ? previous.gone : new Uint8Array(S * U),
+    goneCount: new Int32Array(S),
+    nearlyDead: null,
+    scores: null,
   };
+  if (metric === METRIC_DORMANT) {
+    // Scores do not depend on τ: compute them once per series, threshold on every change.
+    if (!series.dormantScores) series.dormantScores = dormantScores(series);
+    out.scores = series.dormantScores;
+    classifyDormant(out, S, U, tau);
+  } else {
+    out.nearlyDead = new Int32Array(S);
+    classifyZeros(out, S, U, series.count, series.zeros, threshold);
+  }
+  const { still, revived } = persistence(out.gone, S, U);
+  return {
+    severity: out.severity,
+    gone: out.gone,
+    scores: out.scores,
+    deathIdx: deathStepIndices(out.gone, S, U),
+    revived,
+    counts: { gone: out.goneCount, nearlyDead: out.nearlyDead, stillGone: still },
+  };
+}
+
+// The two per-cell loops of analyze, one function each so that the JIT
+// optimises each for its own array types.
+
+function classifyZeros({ severity, gone, goneCount, nearlyDead }, S, U, count, zeros, threshold) {
+  for (let s = 0; s < S; s++) {
+    const c = count[s];
+    if (c <= 0) {
+      severity.fill(NaN, s * U, (s + 1) * U);
+      gone.fill(0, s * U, (s + 1) * U);
+      goneCount[s] = 0;
+      nearlyDead[s] = 0;
+      continue;
+    }
+    const inv = 1 / c;
+    const limit = threshold * c;
+    let n = 0;
+    let near = 0;
+    for (let i = s * U; i < (s + 1) * U; i++) {
+      const z = zeros[i];
+      if (z === c) {
+        gone[i] = 1;
+        severity[i] = GONE;
+        n++;
+        near++;
+      } else {
+        gone[i] = 0;
+        severity[i] = z * inv;
+        if (z >= limit) near++;
+      }
+    }
+    goneCount[s] = n;
+    nearlyDead[s] = near;
+  }
+}
+
+function classifyDormant({ severity, gone, goneCount, scores }, S, U, tau) {
+  for (let s = 0; s < S; s++) {
+    let n = 0;
+    for (let i = s * U; i < (s + 1) * U; i++) {
+      const v = scores[i];
+      if (v <= tau) {
+        gone[i] = 1;
+        severity[i] = GONE;
+        n++;
+      } else {
+        gone[i] = 0;
+        severity[i] = v === v ? 1 - (v < DORMANT_SCORE_CAP ? v : DORMANT_SCORE_CAP) / DORMANT_SCORE_CAP : NaN; // dormantSeverity, inlined
+      }
+    }
+    goneCount[s] = n;
+  }
 }

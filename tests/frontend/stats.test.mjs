@@ -173,3 +173,13 @@ test("a 4,096 x 1,000 layer aggregates to a canvas-sized grid", () => {
   assert.equal(grid[319 * 640 + 639], GONE);
   assert.equal(grid.filter((v) => v === GONE).length, 1);
 });
+
+test("reusing a previous analysis' arrays gives the same result as a fresh one", () => {
+  const s = { ...series, absSum: Float32Array.from({ length: 20 }, (_, i) => i % 7), nonfinite: null };
+  const zerosFirst = analyze(s, settings());
+  const dormant = analyze(s, settings({ metric: METRIC_DORMANT, tau: 0.3 }), zerosFirst);
+  assert.deepEqual(dormant, analyze(s, settings({ metric: METRIC_DORMANT, tau: 0.3 })));
+  const back = analyze(s, settings({ threshold: 0.5 }), dormant);
+  assert.deepEqual(back, analyze(s, settings({ threshold: 0.5 })));
+  assert.equal(back.severity, zerosFirst.severity); // the same buffer, overwritten
+});
