@@ -1,0 +1,208 @@
+"""Trains the variants into a log folder, one run each, safely across interruptions.
+
+Each variant trains into ``<logdir>/.incomplete/<experiment>/<variant>`` and is
+renamed to ``<logdir>/<experiment>/<variant>`` only when its training is done,
+so a run folder under its final name is always complete. A restart removes
+``.incomplete`` (what an interrupted run left) and skips the runs that are
+already complete, after checking that they were made with the same settings.
+"""
+
+import dataclasses
+import json
+import os
+import shutil
+import sys
+import time
+
+from experiments import data, results, variants
+
+INCOMPLETE_DIR = ".incomplete"
+RUN_INFO_FILE = results.RUN_INFO_FILE
+
+
+def _keras_and_tf():
+    # Imported here so that `--help` and the result table work without TensorFlow.
+    import keras
+    import tensorflow as tf
+
+    return keras, tf
+
+
+def run_settings(variant, scale, seed, learning_rate):
+    """What a run was made with; stored as ``run.json`` in the run folder and
+    compared on restart. Training a run again with other settings needs
+    another log folder."""
+    samples = scale.samples * variant.data_factor
+    train_rows = data.train_rows(samples)
+    return {
+        "run": variant.run,
+        "variant": dataclasses.asdict(variant),
+        "samples": samples,
+        "train_rows": train_rows,
+        "epochs": scale.epochs * variant.epoch_factor,
+        "batch_size": scale.batch_size,
+        "steps_per_epoch": -(-train_rows // scale.batch_size),
+        "seed": seed,
+        "learning_rate": learning_rate,
+        "optimizer": "adam",
+        "loss": "mse",
+        "target": data.TARGET_FORMULA,
+    }
+
+
+def _make_loss_writer_callback(keras, tf, run_dir):
+    """A callback writing ``epoch_loss`` and ``epoch_val_loss`` scalars into ``run_dir``.
+
+    The step is the number of training batches so far, the same step the
+    Dead ReLU monitor uses, so that both line up in TensorBoard.
+    """
+
+    class LossScalars(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self._writer = tf.summary.create_file_writer(run_dir)
+
+        def on_epoch_end(self, epoch, logs=None):
+            step = int(self.model.optimizer.iterations.numpy())
+            with self._writer.as_default(step=step):
+                for key in ("loss", "val_loss"):
+                    if key in (logs or {}):
+                        tf.summary.scalar("epoch_" + key, float(logs[key]))
+            self._writer.flush()
+
+        def on_train_end(self, logs=None):
+            self._writer.close()
+
+    return LossScalars()
+
+
+def _make_progress_callback(keras, run, position, total, out):
+    """A callback printing one line per epoch: which run, which epoch, the losses."""
+
+    class Progress(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self._start = time.monotonic()
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            print(
+                "[%d/%d] %s epoch %d/%d loss %.5f val_loss %.5f (%.0f s)"
+                % (
+                    position, total, run, epoch + 1, self.params["epochs"],
+                    logs.get("loss", float("nan")), logs.get("val_loss", float("nan")),
+                    time.monotonic() - self._start,
+                ),
+                file=out,
+                flush=True,
+            )
+
+    return Progress()
+
+
+def train_variant(variant, settings, run_dir, position=1, total=1, out=sys.stdout):
+    """Trains one variant and writes its event files into ``run_dir``.
+
+    Writes loss scalars and, per hidden layer, Dead ReLU records from a probe
+    of the whole validation set: a record of the initial weights at step 0 and
+    one after every epoch (steps count training batches).
+    """
+    keras, tf = _keras_and_tf()
+    from experiments import models
+    from tensorboard_plugin_deadrelu.keras import DeadReluMonitor
+
+    dataset = data.make_dataset(settings["samples"], settings["seed"])
+    keras.utils.set_random_seed(settings["seed"])
+    model, hidden = models.build_model(variant, settings["learning_rate"])
+    monitor = DeadReluMonitor(
+        run_dir,
+        # Named explicitly: tanh, sigmoid, leaky ReLU and SELU are not found
+        # by the monitor's ReLU-family search.
+        layers=hidden,
+        probe_data=dataset.x_val,
+        probe_size=len(dataset.x_val),
+    )
+    model.fit(
+        dataset.x_train,
+        dataset.y_train,
+        validation_data=(dataset.x_val, dataset.y_val),
+        epochs=settings["epochs"],
+        batch_size=settings["batch_size"],
+        callbacks=[
+            monitor,
+            _make_loss_writer_callback(keras, tf, run_dir),
+            _make_progress_callback(keras, variant.run, position, total, out),
+        ],
+        verbose=0,
+    )
+
+
+def _read_settings(run_dir):
+    try:
+        with open(os.path.join(run_dir, RUN_INFO_FILE), encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def run(logdir, only=None, scale=variants.QUICK, seed=variants.SEED,
+        learning_rate=variants.LEARNING_RATE, out=sys.stdout):
+    """Runs the experiments into ``logdir`` and writes ``results.md``/``results.csv`` there.
+
+    Args:
+      logdir: The log folder; each variant becomes the run
+        ``<logdir>/<experiment>/<variant>``.
+      only: None for every variant, or a list of experiment names and
+        ``experiment/variant`` run names (see :func:`variants.names`).
+      scale: A :class:`variants.Scale` (``variants.QUICK``, ``variants.FULL``
+        or your own, e.g. a tiny one for tests).
+      seed: Seed of the data and of every model's initial weights.
+      learning_rate: Adam's learning rate.
+      out: Where progress lines go.
+
+    Returns:
+      The path of ``results.md``.
+
+    Raises:
+      ValueError: an argument is invalid, or ``logdir`` already holds one of
+        the runs made with other settings (or a folder that is not a complete
+        run) — use another log folder or delete that run.
+    """
+    if not isinstance(logdir, (str, os.PathLike)) or not os.fspath(logdir):
+        raise ValueError("logdir must be a non-empty path, got %r" % (logdir,))
+    if not isinstance(scale, variants.Scale):
+        raise ValueError("scale must be a variants.Scale, got %r" % (scale,))
+    logdir = os.fspath(logdir)
+    chosen = variants.select(only)
+    planned = [(v, run_settings(v, scale, seed, learning_rate)) for v in chosen]
+
+    # Check every existing run before training anything, so that a mismatch
+    # is reported at once rather than after an hour of training.
+    to_train = []
+    for variant, settings in planned:
+        final_dir = os.path.join(logdir, variant.run)
+        if os.path.exists(final_dir):
+            found = _read_settings(final_dir)
+            if found != settings:
+                raise ValueError(
+                    "logdir %r already holds run %r made with other settings (or not a "
+                    "complete run of these experiments); use another --logdir or delete %r"
+                    % (logdir, variant.run, final_dir)
+                )
+            print("%s: complete, skipped" % variant.run, file=out, flush=True)
+        else:
+            to_train.append((variant, settings))
+
+    incomplete_root = os.path.join(logdir, INCOMPLETE_DIR)
+    # What an interrupted run left behind; never read, always retrained.
+    shutil.rmtree(incomplete_root, ignore_errors=True)
+    for position, (variant, settings) in enumerate(to_train, start=1):
+        work_dir = os.path.join(incomplete_root, variant.run)
+        os.makedirs(work_dir)
+        train_variant(variant, settings, work_dir, position, len(to_train), out)
+        with open(os.path.join(work_dir, RUN_INFO_FILE), "w", encoding="utf-8") as f:
+            json.dump(settings, f, indent=1, sort_keys=True)
+        final_dir = os.path.join(logdir, variant.run)
+        os.makedirs(os.path.dirname(final_dir), exist_ok=True)
+        os.replace(work_dir, final_dir)
+    shutil.rmtree(incomplete_root, ignore_errors=True)
+
+    return results.write_results(logdir)
