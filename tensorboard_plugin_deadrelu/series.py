@@ -10,6 +10,7 @@ It reads only through ``context.data_provider``: under the default fast loader
 the multiplexer does not exist.
 """
 
+import collections
 import dataclasses
 import threading
 
@@ -123,6 +124,25 @@ def looks_downsampled(steps, sample_limit):
     return not (gaps.size == 0 or np.all(gaps == gaps[0]))
 
 
+class _Compact(collections.namedtuple("_Compact", "count zeros abs_sum nonfinite")):
+    """A decoded record in the types it is stacked in; ``nonfinite`` None when all 0.
+
+    ``metadata.decode_record`` widens every sum to 64 bits; narrowing each
+    record at once keeps the peak memory of reading a long series near the
+    size of the result.
+    """
+
+
+def _compact(record):
+    dtype = count_dtype_for(record.count)
+    return _Compact(
+        count=record.count,
+        zeros=record.zeros.astype(dtype),
+        abs_sum=record.abs_sum.astype(np.float32),
+        nonfinite=record.nonfinite.astype(dtype) if record.nonfinite.any() else None,
+    )
+
+
 def build_series(run, tag, time_series, data, sample_limit):
     """Turns the provider's data for one (run, tag) into a :class:`Series`.
 
@@ -152,12 +172,14 @@ def build_series(run, tag, time_series, data, sample_limit):
         skipped = [Skipped(int(d.step), str(e)) for d in data]
         data = []
 
-    decoded = []  # (step, wall_time, Record)
+    decoded = []  # (step, wall_time, _Compact)
     for datum in data:
         try:
-            decoded.append((int(datum.step), float(datum.wall_time), metadata.decode_record(datum.numpy)))
+            record = metadata.decode_record(datum.numpy)
         except metadata.RecordError as e:
             skipped.append(Skipped(int(datum.step), str(e)))
+            continue
+        decoded.append((int(datum.step), float(datum.wall_time), _compact(record)))
 
     # A step written twice (e.g. a restarted run) keeps its newest record.
     decoded.sort(key=lambda item: (item[0], item[1]))
@@ -172,14 +194,17 @@ def build_series(run, tag, time_series, data, sample_limit):
     # A layer whose width changed between steps cannot share one heatmap; the
     # newest record says what the layer is now.
     if unique:
-        units = unique[-1][2].units
+        units = unique[-1][2].zeros.shape[0]
         kept = []
         for item in unique:
-            if item[2].units == units:
+            if item[2].zeros.shape[0] == units:
                 kept.append(item)
             else:
                 skipped.append(
-                    Skipped(item[0], "record has %d units but the newest record has %d" % (item[2].units, units))
+                    Skipped(
+                        item[0],
+                        "record has %d units but the newest record has %d" % (item[2].zeros.shape[0], units),
+                    )
                 )
     else:
         units, kept = 0, []
@@ -190,12 +215,12 @@ def build_series(run, tag, time_series, data, sample_limit):
     shape = (len(kept), units)
     zeros = np.empty(shape, dtype)
     abs_sum = np.empty(shape, np.float32)
-    any_nonfinite = any(r.nonfinite.any() for _, _, r in kept)
-    nonfinite = np.empty(shape, dtype) if any_nonfinite else np.broadcast_to(np.zeros((), dtype), shape)
+    any_nonfinite = any(r.nonfinite is not None for _, _, r in kept)
+    nonfinite = np.zeros(shape, dtype) if any_nonfinite else np.broadcast_to(np.zeros((), dtype), shape)
     for row, (_, _, record) in enumerate(kept):
         zeros[row] = record.zeros
         abs_sum[row] = record.abs_sum
-        if any_nonfinite:
+        if record.nonfinite is not None:
             nonfinite[row] = record.nonfinite
 
     skipped.sort(key=lambda s: s.step)
