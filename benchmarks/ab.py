@@ -54,6 +54,25 @@ def compare(variants, *, rounds=5, warmup=1, reverse_alternate_rounds=True):
     return {name: {"min": min(t), "all": t} for name, t in all_times.items()}
 
 
+def paired_ratios(times, baseline):
+    """``{name: median over rounds of time(name) / time(baseline) in the same round}``.
+
+    Each round's variants run back to back, so a slow spell of the machine
+    tends to hit both sides of a pair; the median of the per-round ratios is a
+    second estimate, robust to bursts that the min-based ratio can miss.
+    """
+    if baseline not in times:
+        raise ValueError("baseline %r is not one of %r" % (baseline, list(times)))
+    base = times[baseline]["all"]
+    result = {}
+    for name, t in times.items():
+        if name != baseline:
+            per_round = sorted(v / b for v, b in zip(t["all"], base))
+            middle = len(per_round) // 2
+            result[name] = per_round[middle] if len(per_round) % 2 else (per_round[middle - 1] + per_round[middle]) / 2
+    return result
+
+
 def ratios(times, baseline):
     """``{name: min(name) / min(baseline)}`` for every variant but the baseline."""
     if baseline not in times:
@@ -64,6 +83,8 @@ def ratios(times, baseline):
 
 def print_ratios(times, baseline, targets=None, file=None):
     """Prints every variant's min time, the baseline's, their ratio and the target.
+
+    The paired-round median (:func:`paired_ratios`) is printed alongside.
 
     Args:
       times: The result of :func:`compare`.
@@ -77,9 +98,11 @@ def print_ratios(times, baseline, targets=None, file=None):
     """
     targets = targets or {}
     result = ratios(times, baseline)
+    paired = paired_ratios(times, baseline)
     base = times[baseline]["min"]
     for name, ratio in result.items():
-        line = "%-28s %9.4f s / %s %9.4f s = %.4f" % (name, times[name]["min"], baseline, base, ratio)
+        line = "%-28s %9.4f s / %s %9.4f s = %.4f (median of paired rounds %.4f)" % (
+            name, times[name]["min"], baseline, base, ratio, paired[name])
         if name in targets:
             line += "  (target <= %.2f: %s)" % (targets[name], "met" if ratio <= targets[name] else "MISSED")
         print(line, file=file)
