@@ -1,0 +1,404 @@
+"""End to end: the Dead ReLU tab in headless Chromium against real ``tensorboard`` processes.
+
+Event files are written with the numpy writer (``tests/eventfiles.write_records``);
+every expected colour and number is computed here from those arrays, independently
+of the frontend's code. One TensorBoard serves the data (``--load_fast=false``,
+``--samples_per_plugin deadrelu=10`` so that one run is downsampled), another an
+empty logdir; the browser is shared by the module.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+
+from tests.eventfiles import write_records
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SAMPLE_LIMIT = 10
+XSS_RUN = "<img src=x onerror=alert(1)>"
+
+# The colours the tab promises (README): a pale-to-dark-blue scale through three
+# stops for the zero fraction (and the dormant score), fixed colours for categories.
+SCALE_STOPS = [(0.0, (247, 251, 255)), (0.5, (107, 174, 214)), (1.0, (8, 48, 107))]
+DEAD_RGB = (230, 81, 0)
+NEARLY_DEAD_RGB = (255, 183, 77)
+
+# run "relu", layer "dense": 4 steps x 6 units, 8 values per unit and step.
+STEPS = [0, 10, 20, 30]
+COUNT = 8
+ZEROS = np.array(
+    [
+        [0, 2, 0, 8, 4, 1],
+        [0, 2, 8, 8, 4, 1],
+        [0, 2, 8, 0, 6, 8],
+        [0, 2, 8, 8, 8, 1],
+    ]
+)
+ABS_SUM = np.array(
+    [
+        [8, 4, 12, 0, 8, 16],
+        [8, 4, 0, 0, 8, 16],
+        [8, 4, 0, 3, 8, 0],
+        [8, 4, 0, 0, 0, 16],
+    ],
+    dtype=np.float32,
+)
+
+# run "relu", layer "dense_2": more units than the canvas has rows; one dead unit.
+WIDE_UNITS = 1000
+WIDE_DEAD_UNIT = 777
+
+
+def scale_rgb(t):
+    """The colour scale at ``t``, re-implemented from its definition (linear between stops, rounded half up)."""
+    t = min(1.0, max(0.0, t))
+    for (p0, c0), (p1, c1) in zip(SCALE_STOPS, SCALE_STOPS[1:]):
+        if t <= p1:
+            f = (t - p0) / (p1 - p0)
+            return tuple(int(np.floor(a + f * (b - a) + 0.5)) for a, b in zip(c0, c1))
+    raise AssertionError(t)
+
+
+def zero_fraction_rgb(zeros, count, threshold=0.99):
+    if zeros == count:
+        return DEAD_RGB
+    fraction = np.float32(zeros / count)  # the frontend keeps fractions as float32
+    return NEARLY_DEAD_RGB if fraction >= threshold else scale_rgb(float(fraction))
+
+
+def dormant_scores(count, abs_sum):
+    """Sokar et al.'s score per step and unit: mean|a| / the layer's mean of mean|a| (no NaN/Inf here)."""
+    means = abs_sum.astype(np.float64) / count
+    return means / means.mean(axis=1, keepdims=True)
+
+
+def records(zeros, abs_sum, steps, count):
+    return [
+        (step, dict(count=count, zeros=zeros[i], abs_sum=abs_sum[i], nonfinite=np.zeros_like(zeros[i])))
+        for i, step in enumerate(steps)
+    ]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get_json(url):
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.load(response)
+
+
+def start_tensorboard(logdir, *flags):
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--host", "127.0.0.1",
+         "--port", str(port), "--load_fast=false", *flags],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+    )
+    return process, "http://127.0.0.1:%d" % port
+
+
+def wait_until_serving(process, url, expected_runs, timeout=90):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        assert process.poll() is None, "tensorboard exited with %s" % process.returncode
+        try:
+            if set(get_json(url + "/data/plugin/deadrelu/tags")) == expected_runs:
+                return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError("tensorboard at %s did not serve runs %s in %d s" % (url, expected_runs, timeout))
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory):
+    """{"data": url, "empty": url, "data_process": Popen, "logdir": path}; both killed at the end."""
+    logdir = tmp_path_factory.mktemp("logs")
+    write_records(str(logdir / "relu"), "dense", records(ZEROS, ABS_SUM, STEPS, COUNT))
+    write_records(str(logdir / "relu"), "dense_1", records(ZEROS[:, :3], ABS_SUM[:, :3], STEPS, COUNT))
+    write_records(str(logdir / XSS_RUN), "dense", records(ZEROS[:2], ABS_SUM[:2], [0, 1], COUNT))
+    write_records(str(logdir / "grow"), "dense", records(ZEROS[:2], ABS_SUM[:2], [0, 1], COUNT))
+    wide_zeros = np.zeros((2, WIDE_UNITS), dtype=np.int64)
+    wide_zeros[:, WIDE_DEAD_UNIT] = COUNT
+    write_records(str(logdir / "relu"), "dense_2", records(wide_zeros, np.ones((2, WIDE_UNITS), np.float32), [0, 10], COUNT))
+    long_zeros = np.tile(ZEROS[:1], (15, 1))
+    write_records(str(logdir / "long"), "dense", records(long_zeros, np.tile(ABS_SUM[:1], (15, 1)), list(range(15)), COUNT))
+    empty = tmp_path_factory.mktemp("empty")
+    data_process, data_url = start_tensorboard(
+        logdir, "--samples_per_plugin", "deadrelu=%d" % SAMPLE_LIMIT, "--reload_interval", "1"
+    )
+    empty_process, empty_url = start_tensorboard(empty)
+    try:
+        wait_until_serving(data_process, data_url, {"relu", XSS_RUN, "grow", "long"})
+        wait_until_serving(empty_process, empty_url, set())
+        yield {"data": data_url, "empty": empty_url, "data_process": data_process, "logdir": logdir}
+    finally:
+        for process in (data_process, empty_process):
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh page (own localStorage) that records dialogs and page errors."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    page.dialogs = []
+    page.errors = []
+
+    def on_dialog(dialog):
+        page.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    page.on("pageerror", lambda error: page.errors.append(str(error)))
+    yield page
+    context.close()
+
+
+def open_tab(page, url, state="ready"):
+    """Opens TensorBoard on the Dead ReLU tab; returns (frame_locator, frame) of the tab's iframe."""
+    page.goto(url + "/#deadrelu")
+    tab = page.frame_locator("iframe")
+    tab.locator(".deadrelu[data-state=%s]" % state).wait_for(timeout=30_000)
+    frame = next(f for f in page.frames if "plugin_entry.html?name=deadrelu" in f.url)
+    return tab, frame
+
+
+PIXEL_JS = """([run, tag, x, y]) => {
+  const canvas = [...document.querySelectorAll("canvas.heatmap")].find(c => c.dataset.run === run && c.dataset.tag === tag);
+  if (!canvas) return null;
+  return {width: canvas.width, height: canvas.height,
+          rgba: Array.from(canvas.getContext("2d").getImageData(x, y, 1, 1).data)};
+}"""
+
+
+def pixel(frame, run, tag, step_index, unit):
+    """RGB of the canvas pixel of (unit, step) — unaggregated layers get one pixel per cell."""
+    found = frame.evaluate(PIXEL_JS, [run, tag, step_index, unit])
+    assert found is not None, "no heatmap for %s/%s" % (run, tag)
+    assert found["rgba"][3] == 255
+    return tuple(found["rgba"][:3]), (found["width"], found["height"])
+
+
+def wait_for_draws(frame, count_before):
+    frame.wait_for_function(
+        "n => performance.getEntriesByType('measure').filter(m => m.name.startsWith('deadrelu:draw')).length > n",
+        arg=count_before,
+    )
+
+
+def draw_count(frame):
+    return frame.evaluate("performance.getEntriesByType('measure').filter(m => m.name.startsWith('deadrelu:draw')).length")
+
+
+def test_tab_is_listed_and_shows_layers_in_order(servers, page):
+    listing = get_json(servers["data"] + "/data/plugins_listing")["deadrelu"]
+    assert listing["enabled"] is True
+    assert listing["tab_name"] == "Dead ReLU"
+    assert listing["loading_mechanism"] == {"type": "IFRAME", "module_path": "/data/plugin/deadrelu/static/index.js"}
+    tab, frame = open_tab(page, servers["data"])
+    assert page.locator("iframe").get_attribute("src") == "data/plugin_entry.html?name=deadrelu"
+    assert page.get_by_text("Dead ReLU", exact=True).first.is_visible()
+    runs = frame.evaluate("[...document.querySelectorAll('.run-section')].map(s => s.dataset.run)")
+    assert runs == [XSS_RUN, "grow", "long", "relu"]  # natural order, all four selected by default
+    layers = frame.evaluate(
+        "[...document.querySelectorAll('.run-section[data-run=relu] .panel')].map(p => p.dataset.tag)"
+    )
+    assert layers == ["dense", "dense_1", "dense_2"]
+    assert tab.locator(".run-section[data-run=relu] .panel[data-tag=dense] .layer-summary").inner_text() == (
+        "6 units · 4 steps · 3 dead at step 30 (50.0%) · 3 ≥ 0.99 zeros · 1 revived"
+    )
+    chips = tab.locator(".overview-row[data-run=relu] .chip")
+    assert chips.all_inner_texts() == ["dense\n3/6 · 50.0%", "dense_1\n1/3 · 33.3%", "dense_2\n1/1000 · 0.1%"]
+    assert page.errors == []
+
+
+def test_known_cells_have_the_colour_of_their_zero_fraction(servers, page):
+    _, frame = open_tab(page, servers["data"])
+    for s, _ in enumerate(STEPS):
+        for u in range(ZEROS.shape[1]):
+            rgb, size = pixel(frame, "relu", "dense", s, u)
+            assert size == (len(STEPS), ZEROS.shape[1])
+            assert rgb == zero_fraction_rgb(ZEROS[s, u], COUNT), (s, u)
+    # Spelled out: unit 1 outputs zero on 2 of 8 inputs, a quarter of the way up the scale;
+    # unit 2 is dead from step 10 on.
+    assert pixel(frame, "relu", "dense", 0, 1)[0] == (177, 213, 235)
+    assert [pixel(frame, "relu", "dense", s, 2)[0] for s in range(4)] == [(247, 251, 255)] + [DEAD_RGB] * 3
+
+
+def test_large_layer_aggregates_rows_and_zooms_into_units(servers, page):
+    tab, frame = open_tab(page, servers["data"])
+    rgb, (width, rows) = pixel(frame, "relu", "dense_2", 0, 0)
+    assert rows < WIDE_UNITS and width == 2
+    dead_row = WIDE_DEAD_UNIT * rows // WIDE_UNITS  # each row shows the worst of its units
+    column = [pixel(frame, "relu", "dense_2", 1, r)[0] for r in range(rows)]
+    assert [r for r, c in enumerate(column) if c == DEAD_RGB] == [dead_row]
+    assert set(column) - {DEAD_RGB} == {scale_rgb(0.0)}
+    # Drag over rows around the dead one: the zoomed view has one pixel row per unit.
+    canvas = tab.locator("canvas.heatmap[data-run=relu][data-tag=dense_2]")
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    y = lambda row: box["y"] + (row + 0.5) * box["height"] / rows
+    before = draw_count(frame)
+    page.mouse.move(box["x"] + 5, y(dead_row - 5))
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] - 5, y(dead_row + 5), steps=5)
+    page.mouse.up()
+    wait_for_draws(frame, before)
+    first = -(-(dead_row - 5) * WIDE_UNITS // rows)  # first unit of row dead_row - 5
+    last = -(-(dead_row + 6) * WIDE_UNITS // rows)  # one past the last unit of row dead_row + 5
+    _, (_, zoomed_rows) = pixel(frame, "relu", "dense_2", 0, 0)
+    assert zoomed_rows == last - first
+    assert pixel(frame, "relu", "dense_2", 1, WIDE_DEAD_UNIT - first)[0] == DEAD_RGB
+    assert pixel(frame, "relu", "dense_2", 1, WIDE_DEAD_UNIT - first - 1)[0] == scale_rgb(0.0)
+    tab.locator(".panel[data-tag=dense_2] .link-button", has_text="reset zoom").click()
+    assert pixel(frame, "relu", "dense_2", 0, 0)[1][1] == rows
+
+
+def test_hover_shows_the_cell_numbers_consistent_with_the_overview(servers, page):
+    tab, frame = open_tab(page, servers["data"])
+    tab.locator(".deadrelu[data-details=loaded]").wait_for()
+    canvas = tab.locator("canvas.heatmap[data-run=relu][data-tag=dense]")
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    step_index, unit = 2, 4  # step 20: 6 of 8 zeros; unit 4 dies for good at step 30
+    page.mouse.move(box["x"] + (step_index + 0.5) * box["width"] / 4, box["y"] + (unit + 0.5) * box["height"] / 6)
+    tooltip = tab.locator(".tooltip")
+    tooltip.wait_for(state="visible")
+    rows = dict(
+        (row.locator(".tooltip-key").inner_text(), row.locator(".tooltip-value").inner_text())
+        for row in tooltip.locator(".tooltip-row").all()
+    )
+    overview = get_json(servers["data"] + "/data/plugin/deadrelu/overview?run=relu")
+    dense = next(layer for layer in overview["layers"] if layer["tag"] == "dense")
+    assert dense["death_step"][unit] == 30
+    assert rows["run"] == "relu"
+    assert rows["layer"] == "dense"
+    assert rows["unit"] == "4"
+    assert rows["step"] == "20"
+    assert rows["zeros / count"] == "6 / 8"
+    assert rows["zero fraction"] == "0.7500"
+    assert rows["mean |activation|"] == "1"  # 8 / 8
+    assert rows["dead since step"] == str(dense["death_step"][unit])
+    assert rows["revived"] == "no"
+    # Unit 5 was dead at step 20 only: the overview and the tooltip both call it revived.
+    assert dense["revived"][5] is True
+    page.mouse.move(box["x"] + 0.5 * box["width"] / 4, box["y"] + 5.5 * box["height"] / 6)
+    tab.locator(".tooltip-row", has_text="revived").filter(has_text="yes").wait_for()
+
+
+def test_dormant_metric_recolours_cells_by_score(servers, page):
+    tab, frame = open_tab(page, servers["data"])
+    tab.locator(".deadrelu[data-details=loaded]").wait_for()
+    before = draw_count(frame)
+    tab.locator("select[name=metric]").select_option("dormant")
+    wait_for_draws(frame, before)
+    scores = dormant_scores(COUNT, ABS_SUM)
+    for s in range(len(STEPS)):
+        for u in range(ZEROS.shape[1]):
+            score = scores[s, u]
+            expected = DEAD_RGB if score <= 0.025 else scale_rgb(float(np.float32(1 - min(score, 2) / 2)))
+            assert pixel(frame, "relu", "dense", s, u)[0] == expected, (s, u, score)
+    # Step 0: means 1, .5, 1.5, 0, 1, 2 -> layer mean 1; unit 1 scores 0.5, three quarters up the scale.
+    assert pixel(frame, "relu", "dense", 0, 1)[0] == (58, 111, 161)
+    assert tab.locator(".legend").inner_text().count("dormant (score ≤ 0.025)") == 1
+    # τ = 0.6 makes unit 1 (score 0.5) dormant too.
+    before = draw_count(frame)
+    tab.locator("input[name=tau]").fill("0.6")
+    tab.locator("input[name=tau]").dispatch_event("change")
+    wait_for_draws(frame, before)
+    assert pixel(frame, "relu", "dense", 0, 1)[0] == DEAD_RGB
+
+
+def test_run_names_are_text_and_run_nothing(servers, page):
+    tab, frame = open_tab(page, servers["data"])
+    title = tab.locator(".run-section .run-title").first
+    assert title.inner_text() == XSS_RUN
+    assert tab.locator(".run-name", has_text="onerror").inner_text() == XSS_RUN
+    assert frame.evaluate("document.querySelectorAll('img').length") == 0
+    assert page.dialogs == []
+    assert page.errors == []
+
+
+def test_downsampled_run_says_how_to_keep_every_step(servers, page):
+    tab, _ = open_tab(page, servers["data"])
+    note = tab.locator(".run-section[data-run=long] .message.warning")
+    assert "kept only %d steps" % SAMPLE_LIMIT in note.inner_text()
+    assert note.locator("code").inner_text() == "--samples_per_plugin deadrelu=0"
+    assert tab.locator(".run-section[data-run=relu] .message.warning").count() == 0
+
+
+def test_empty_logdir_explains_how_to_start_logging(servers, page):
+    tab, _ = open_tab(page, servers["empty"], state="empty")
+    text = tab.locator(".empty-state").inner_text()
+    assert "No Dead ReLU data found" in text
+    assert "model.fit(x, y, callbacks=[DeadReluMonitor(log_dir)])" in text
+    assert "from tensorboard_plugin_deadrelu.keras import DeadReluMonitor" in text
+
+
+def test_reload_brings_new_steps_and_keeps_the_selection(servers, page):
+    tab, frame = open_tab(page, servers["data"])
+    tab.locator(".run-option", has_text="onerror").locator("input").uncheck()
+    tab.locator(".run-section[data-run=relu]").wait_for()
+    assert tab.locator(".run-section", has_text="onerror").count() == 0
+    tab.locator("select[name=sort]").select_option("death")
+    write_records(
+        str(servers["logdir"] / "grow"), "dense", records(ZEROS[2:3], ABS_SUM[2:3], [2], COUNT)
+    )
+    deadline = time.time() + 30
+    while get_json(servers["data"] + "/data/plugin/deadrelu/tags")["grow"]["dense"]["steps"] != 3:
+        assert time.time() < deadline, "tensorboard did not pick up the new step"
+        time.sleep(0.3)
+    page.locator("button.reload-button").click()
+    frame.wait_for_function(
+        """() => [...document.querySelectorAll('canvas.heatmap')]
+                 .some(c => c.dataset.run === 'grow' && c.width === 3)"""
+    )
+    assert tab.locator(".run-option", has_text="onerror").locator("input").is_checked() is False
+    assert tab.locator(".run-section", has_text="onerror").count() == 0
+    assert tab.locator("select[name=sort]").input_value() == "death"
+    assert tab.locator(".run-section[data-run=grow] .layer-summary").inner_text().startswith("6 units · 3 steps")
+
+
+def test_api_failure_shows_a_message_not_a_blank_tab(servers, page):
+    """Runs last: it stops the data TensorBoard, then asks the tab for fresh data."""
+    tab, _ = open_tab(page, servers["data"])
+    servers["data_process"].kill()
+    servers["data_process"].wait()
+    tab.locator(".run-option", has_text="grow").locator("input").uncheck()
+    alert = tab.locator(".message.error[role=alert]")
+    alert.wait_for()
+    assert "cannot reach TensorBoard" in alert.inner_text()
+    assert tab.locator(".deadrelu[data-state=error]").count() == 1
