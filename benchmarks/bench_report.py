@@ -18,7 +18,9 @@ Then times, each in a fresh interpreter (so imports count, as for a user):
 * ``tensorflow``: ``build_report(reader="tensorflow")``, TensorBoard's loader
   with TensorFlow's C++ reader (includes importing TensorFlow).
 
-and prints seconds (the fastest of ``--rounds`` runs), records/s and MB/s.
+and prints wall seconds, records/s and MB/s, and CPU seconds (user + system,
+workers included) with records per CPU-second, each the best of ``--rounds``.
+On a busy shared machine the CPU figures are the steadier ones.
 
 Usage::
 
@@ -29,6 +31,7 @@ Usage::
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -86,13 +89,18 @@ def logdir_bytes(path):
 _BUILD_REPORT = (
     "import sys\n"
     "from tensorboard_plugin_deadrelu import report\n"
-    "result = report.build_report(sys.argv[1], reader=sys.argv[2])\n"
+    "result = report.build_report(sys.argv[1], reader=sys.argv[2], jobs=int(sys.argv[4]))\n"
     "assert result['totals']['records'] == int(sys.argv[3]), result['totals']\n"
 )
 
 
-def time_variant(variant, logdir, records):
-    """Runs one variant in a fresh interpreter; returns its wall time in seconds."""
+def time_variant(variant, logdir, records, jobs):
+    """Runs one variant in a fresh interpreter.
+
+    Returns:
+      ``(wall seconds, CPU seconds)``; the CPU time (user + system of the
+      interpreter and its workers) is what a shared, busy machine disturbs least.
+    """
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     if variant == "command":
         script = shutil.which("deadrelu")
@@ -100,13 +108,20 @@ def time_variant(variant, logdir, records):
             raise SystemExit("the deadrelu console script is not installed (pip install -e .)")
         command = [script, "report", logdir, "--json"]
     else:
-        command = [sys.executable, "-c", _BUILD_REPORT, logdir, variant, str(records)]
+        command = [sys.executable, "-c", _BUILD_REPORT, logdir, variant, str(records), str(jobs)]
+    cpu_before = _children_cpu_seconds()
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - start
+    cpu_seconds = _children_cpu_seconds() - cpu_before
     if done.returncode != 0:
         raise SystemExit("%s failed (exit %d):\n%s" % (variant, done.returncode, done.stderr))
-    return seconds
+    return seconds, cpu_seconds
+
+
+def _children_cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main():
@@ -115,6 +130,8 @@ def main():
     parser.add_argument("--variants", nargs="+", choices=["command", "python", "tensorflow"],
                         default=["command", "python", "tensorflow"])
     parser.add_argument("--rounds", type=int, default=1, help="runs per variant; the fastest counts")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="processes for the python/tensorflow variants (the command chooses itself)")
     parser.add_argument("--dir", help="where to build the logdirs (reused when already there)")
     args = parser.parse_args()
     base = args.dir or tempfile.mkdtemp(prefix="deadrelu_bench_")
@@ -134,11 +151,14 @@ def main():
                 % (size, shape["runs"], shape["layers"], shape["steps"], shape["units"], records, megabytes)
             )
             for variant in args.variants:
-                times = [time_variant(variant, logdir, records) for _ in range(args.rounds)]
-                best = min(times)
+                times = [time_variant(variant, logdir, records, args.jobs) for _ in range(args.rounds)]
+                wall = min(t[0] for t in times)
+                cpu = min(t[1] for t in times)
                 print(
-                    "  %-10s %7.2f s  %9.0f records/s  %6.1f MB/s   (rounds: %s)"
-                    % (variant, best, records / best, megabytes / best, " ".join("%.2f" % t for t in times))
+                    "  %-10s wall %7.2f s  %7.0f records/s  %6.1f MB/s | CPU %7.2f s  %7.0f records/CPU-s"
+                    "   (rounds wall: %s)"
+                    % (variant, wall, records / wall, megabytes / wall, cpu, records / cpu,
+                       " ".join("%.2f" % t[0] for t in times))
                 )
     finally:
         if not args.dir:

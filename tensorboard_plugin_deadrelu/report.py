@@ -24,8 +24,11 @@ Run it as ``deadrelu report LOGDIR`` or
 """
 
 import argparse
+import concurrent.futures
 import json
 import math
+import multiprocessing
+import os
 import sys
 import time
 
@@ -40,6 +43,11 @@ JSON_SCHEMA_VERSION = 1
 EXIT_OK = 0
 EXIT_THRESHOLD_EXCEEDED = 1
 EXIT_USAGE = 2
+
+# Event file total from which runs are read in parallel processes by default.
+# Below it, starting the workers (each imports numpy and TensorBoard's protos)
+# costs more than it saves; see benchmarks/bench_report.py.
+PARALLEL_MIN_BYTES = 32 * 1024 * 1024
 
 # How many skipped records and damaged files are listed one by one on stderr.
 MAX_LISTED_PROBLEMS = 10
@@ -85,8 +93,60 @@ def _share(part, whole):
     return part / whole if whole else 0.0
 
 
-def build_report(logdir, tau=DEFAULT_TAU, fail_above=None, reader="auto"):
+def summarize_run(run, paths, reader, tau):
+    """Reads one run and returns its part of the report (JSON-ready, small).
+
+    Runs in a worker process when runs are read in parallel, so that only the
+    per-layer numbers travel back, not the stacked arrays.
+    """
+    contents = logdir_reader.read_run(run, paths, reader)
+    layers, skipped = [], []
+    skipped += [{"run": s.run, "layer": s.tag, "step": s.step, "reason": s.reason} for s in contents.skipped]
+    for series in contents.series:
+        skipped += [
+            {"run": series.run, "layer": series.tag, "step": s.step, "reason": s.reason} for s in series.skipped
+        ]
+        if series.steps.shape[0]:
+            layers.append(summarize_series(series, tau))
+    return {
+        "layers": layers,
+        "skipped_records": skipped,
+        "damaged_files": [{"path": d.path, "reason": d.reason} for d in contents.damaged_files],
+        "files": contents.files,
+        "events": contents.events,
+        "records": contents.records,
+        "bytes": contents.bytes,
+    }
+
+
+def choose_jobs(runs, jobs=None):
+    """How many processes read ``runs`` (as :func:`logdir_reader.find_runs` lists them).
+
+    ``jobs=None`` means: one per CPU (at most one per run) once the event files
+    total :data:`PARALLEL_MIN_BYTES`, otherwise 1; starting worker processes
+    costs more than it saves on small logdirs.
+    """
+    if jobs is not None:
+        if jobs < 1:
+            raise ValueError("jobs must be >= 1, got %r" % (jobs,))
+        return min(jobs, max(len(runs), 1))
+    total = sum(os.path.getsize(p) for paths in runs.values() for p in paths)
+    if total < PARALLEL_MIN_BYTES:
+        return 1
+    return max(1, min(os.cpu_count() or 1, len(runs)))
+
+
+def build_report(logdir, tau=DEFAULT_TAU, fail_above=None, reader="auto", jobs=None):
     """Reads ``logdir`` and returns the report as a JSON-ready dict.
+
+    Args:
+      logdir: A local folder, as given to ``tensorboard --logdir``.
+      tau: Dormant threshold (``>= 0``) on the τ-dormant score.
+      fail_above: Optional fraction in [0, 1]; layers whose dead share at their
+        latest step exceeds it are listed in ``failing_layers``.
+      reader: TFRecord reader, see ``logdir_reader.choose_reader``.
+      jobs: Processes reading runs in parallel; None chooses (see
+        :func:`choose_jobs`).
 
     The schema (``schema_version`` 1; fields are only added within a version):
 
@@ -108,8 +168,9 @@ def build_report(logdir, tau=DEFAULT_TAU, fail_above=None, reader="auto"):
       records that could not be used (they count nowhere else);
     * ``damaged_files``: ``[{"path", "reason"}]`` of event files whose end
       could not be read;
-    * ``totals``: ``runs``, ``layers``, ``files``, ``events``, ``records``,
-      ``bytes`` read and ``seconds`` taken.
+    * ``totals``: ``runs``, ``layers``, ``files``, ``events``, ``records``
+      (Dead ReLU records found, skipped ones included), ``bytes`` read and
+      ``seconds`` taken.
 
     Raises:
       ReportError: ``logdir`` does not exist, is not a directory or holds no
@@ -117,31 +178,30 @@ def build_report(logdir, tau=DEFAULT_TAU, fail_above=None, reader="auto"):
     """
     started = time.perf_counter()
     try:
-        runs = logdir_reader.read_logdir(logdir, reader=reader)
+        runs = logdir_reader.find_runs(logdir)
     except logdir_reader.LogdirError as e:
         raise ReportError(str(e)) from None
+    chosen_reader = logdir_reader.choose_reader(runs, reader)
+    jobs = choose_jobs(runs, jobs)
+    arguments = [(run, paths, chosen_reader, tau) for run, paths in runs.items()]
+    if jobs > 1:
+        # "spawn": the same on every OS, and safe whatever threads the caller runs.
+        context = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
+            parts = list(pool.map(summarize_run, *zip(*arguments)))
+    else:
+        parts = [summarize_run(*a) for a in arguments]
+
     layers, skipped, damaged = [], [], []
     totals = {"runs": 0, "layers": 0, "files": 0, "events": 0, "records": 0, "bytes": 0}
-    for contents in runs:
-        totals["files"] += contents.files
-        totals["events"] += contents.events
-        totals["records"] += contents.records
-        totals["bytes"] += contents.bytes
-        damaged += [{"path": d.path, "reason": d.reason} for d in contents.damaged_files]
-        skipped += [
-            {"run": s.run, "layer": s.tag, "step": s.step, "reason": s.reason} for s in contents.skipped
-        ]
-        run_layers = 0
-        for series in contents.series:
-            skipped += [
-                {"run": series.run, "layer": series.tag, "step": s.step, "reason": s.reason}
-                for s in series.skipped
-            ]
-            if series.steps.shape[0]:
-                layers.append(summarize_series(series, tau))
-                run_layers += 1
-        totals["runs"] += 1 if run_layers else 0
-        totals["layers"] += run_layers
+    for part in parts:
+        layers += part["layers"]
+        skipped += part["skipped_records"]
+        damaged += part["damaged_files"]
+        for key in ("files", "events", "records", "bytes"):
+            totals[key] += part[key]
+        totals["runs"] += 1 if part["layers"] else 0
+        totals["layers"] += len(part["layers"])
     if not layers:
         raise ReportError(_no_records_message(logdir, totals, skipped, damaged))
     failing = []
@@ -275,6 +335,16 @@ def _tau(text):
     return value
 
 
+def _jobs(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a whole number >= 1, got %r" % text) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be >= 1, got %r" % text)
+    return value
+
+
 def make_parser():
     """The ``deadrelu`` argument parser (one subcommand: ``report``)."""
     parser = argparse.ArgumentParser(
@@ -307,6 +377,11 @@ def make_parser():
         "--fail-above", type=_fraction, default=None, metavar="FRACTION",
         help="exit with code 1 when any layer's dead share at its latest step exceeds FRACTION (0..1)",
     )
+    report.add_argument(
+        "--jobs", type=_jobs, default=None, metavar="N",
+        help="read runs in N processes (default: one per CPU for logdirs over %d MB, else 1)"
+        % (PARALLEL_MIN_BYTES // 2**20),
+    )
     return parser
 
 
@@ -325,7 +400,7 @@ def main(argv=None, stdout=None, stderr=None):
     except SystemExit as e:  # argparse has printed usage (or --help) already
         return EXIT_USAGE if e.code else EXIT_OK
     try:
-        report = build_report(args.logdir, tau=args.tau, fail_above=args.fail_above)
+        report = build_report(args.logdir, tau=args.tau, fail_above=args.fail_above, jobs=args.jobs)
     except ReportError as e:
         print("deadrelu report: error: %s" % e, file=stderr)
         return EXIT_USAGE
