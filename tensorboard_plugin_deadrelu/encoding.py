@@ -65,10 +65,10 @@ def float_matrix_json(matrix):
     return _dumps(as_objects.tolist())
 
 
-# A JSON heatmap of a large layer is ~100 MB (abs_sum as decimal text), so only
-# the last few are kept; series are immutable per data version, so a cached
-# body is never stale.
-@functools.lru_cache(maxsize=2)
+# A JSON heatmap of a large layer is ~80 MB (abs_sum as decimal text), so only
+# the last one is kept, for a script that fetches it again; series are
+# immutable per data version, so a cached body is never stale.
+@functools.lru_cache(maxsize=1)
 def heatmap_json(series):
     """The complete JSON body (bytes) of ``GET heatmap`` for ``series``."""
     head = _dumps(heatmap_header(series))

@@ -149,13 +149,15 @@ def build_series(run, tag, time_series, data, sample_limit):
     Args:
       run, tag: Names of the series.
       time_series: The ``provider.TensorTimeSeries`` from ``list_tensors``.
-      data: The ``provider.TensorDatum`` list from ``read_tensors``.
+      data: The ``provider.TensorDatum`` list from ``read_tensors``; it is
+        emptied as its records are decoded.
       sample_limit: TensorBoard's reservoir size for this plugin, or None when
         it keeps every step.
 
     Never raises for bad records: each one that does not parse is left out and
     listed in ``Series.skipped`` with the reason.
     """
+    data = list(data) if not isinstance(data, list) else data
     # The reservoir counts every record it kept, bad ones included.
     kept_steps = sorted(int(d.step) for d in data)
     skipped = []
@@ -170,10 +172,13 @@ def build_series(run, tag, time_series, data, sample_limit):
     except metadata.RecordError as e:
         # The header covers the whole series: none of its records can be trusted.
         skipped = [Skipped(int(d.step), str(e)) for d in data]
-        data = []
+        data.clear()
 
     decoded = []  # (step, wall_time, _Compact)
-    for datum in data:
+    while data:
+        # Popping frees each raw record once decoded, instead of holding the
+        # raw and the decoded series at the same time.
+        datum = data.pop()
         try:
             record = metadata.decode_record(datum.numpy)
         except metadata.RecordError as e:
@@ -331,6 +336,7 @@ class SeriesReader:
             run_tag_filter=provider.RunTagFilter(runs=[run], tags=[tag]),
         )
         points = data.get(run, {}).get(tag, [])
+        del data
         built = build_series(run, tag, time_series, points, self._sample_limit)
         with self._lock:
             self._cache[key] = (version, built)
