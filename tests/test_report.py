@@ -414,3 +414,16 @@ def test_installed_console_script_and_module_entry(logdir):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0].startswith("run")
+
+
+def test_parallel_runs_give_the_same_report(logdir):
+    code1, out1, _ = run_main("report", logdir, "--json", "--jobs", "1")
+    code2, out2, _ = run_main("report", logdir, "--json", "--jobs", "2")
+    assert code1 == code2 == 0
+    assert json.loads(out1)["layers"] == json.loads(out2)["layers"]
+    assert [subset(layer) for layer in json.loads(out2)["layers"]] == expected_layers(LAYERS)
+
+
+def test_jobs_must_be_positive(logdir, capsys):
+    assert run_main("report", logdir, "--jobs", "0")[0] == 2
+    assert "--jobs" in capsys.readouterr().err
