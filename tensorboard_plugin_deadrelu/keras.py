@@ -463,7 +463,7 @@ class DeadReluMonitor(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         try:
-            if self.counts_during_training and self._batches_since_write:
+            if self._batches_since_write:  # update_freq=N: the batches since the last record
                 self._write_update()
         finally:
             self._stop_counting()
