@@ -192,11 +192,12 @@ class DeadReluPlugin(base_plugin.TBPlugin):
 
     @staticmethod
     def _overview_layer(series, threshold):
-        # Series are immutable per data version, so the result can live on it.
-        key = ("overview", threshold)
-        if key not in series.memo:
-            series.memo[key] = overview_layer(series, threshold)
-        return series.memo[key]
+        # Series are immutable per data version, so the result can live on it;
+        # only the last threshold, so a threshold slider cannot grow it.
+        cached = series.memo.get("overview")
+        if cached is None or cached[0] != threshold:
+            cached = series.memo["overview"] = (threshold, overview_layer(series, threshold))
+        return cached[1]
 
     @wrappers.Request.application
     def _serve_static(self, request):

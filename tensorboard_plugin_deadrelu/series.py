@@ -278,6 +278,7 @@ class SeriesReader:
         self._sample_limit = sample_limit
         self._lock = threading.Lock()
         self._cache = {}  # (experiment_id, run, tag) -> (version, Series)
+        self._series_locks = {}  # (experiment_id, run, tag) -> Lock held while reading it
 
     def list(self, ctx, experiment_id):
         """``{run: {tag: TensorTimeSeries}}`` of every Dead ReLU series."""
@@ -324,8 +325,19 @@ class SeriesReader:
         version = _version(time_series)
         with self._lock:
             cached = self._cache.get(key)
-        if cached is not None and cached[0] == version:
-            return cached[1]
+            if cached is not None and cached[0] == version:
+                return cached[1]
+            series_lock = self._series_locks.setdefault(key, threading.Lock())
+        # The tab asks for tags, overview and a heatmap at once; without this
+        # each request would read the same cold series, doubling time and memory.
+        with series_lock:
+            with self._lock:
+                cached = self._cache.get(key)
+            if cached is not None and cached[0] == version:
+                return cached[1]
+            return self._read(ctx, experiment_id, run, tag, time_series, key, version)
+
+    def _read(self, ctx, experiment_id, run, tag, time_series, key, version):
         # One series per request keeps each gRPC answer of the fast loader
         # well under its 256 MiB message limit.
         data = self._provider.read_tensors(
@@ -348,3 +360,4 @@ class SeriesReader:
                 eid, run, tag = key
                 if eid == experiment_id and tag not in listing.get(run, {}):
                     del self._cache[key]
+                    self._series_locks.pop(key, None)

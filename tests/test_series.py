@@ -7,6 +7,7 @@ zeros), not from the writer's reduction.
 import glob
 import json
 import os
+import threading
 
 import numpy as np
 import pytest
@@ -252,3 +253,27 @@ def test_all_series_forgets_deleted_runs(tmp_path):
     assert set(reader.all_series(CTX, EID)) == {"a", "b"}
     assert set(reader.all_series(CTX, EID, runs=["b"])) == {"b"}
 
+
+
+class CountingProvider(tb_data_provider.MultiplexerDataProvider):
+    """TensorBoard's provider, counting how often the series are read."""
+
+    reads = 0
+
+    def read_tensors(self, *args, **kwargs):
+        type(self).reads += 1
+        return super().read_tensors(*args, **kwargs)
+
+
+def test_concurrent_requests_read_a_cold_series_once(tmp_path):
+    write_activations(str(tmp_path / "run"), "dense", make_activations(np.random.default_rng(6), 50, 64))
+    multiplexer, _ = provider_for(str(tmp_path))
+    reader = series.SeriesReader(CountingProvider(multiplexer, str(tmp_path)), None)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(reader.series(CTX, EID, "run", "dense"))) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert CountingProvider.reads == 1
+    assert len(results) == 6 and all(r is results[0] for r in results)
