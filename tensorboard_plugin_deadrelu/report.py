@@ -414,8 +414,12 @@ def main(argv=None, stdout=None, stderr=None):
         print(line, file=stderr)
     if report["failing_layers"]:
         print(
-            "deadrelu report: %s more than %g of their units dead at the latest step (--fail-above):"
-            % (_plural(len(report["failing_layers"]), "layer") + (" has" if len(report["failing_layers"]) == 1 else " have"), args.fail_above),
+            "deadrelu report: %s more than %.4g%% of their units dead at the latest step (--fail-above %g):"
+            % (
+                _plural(len(report["failing_layers"]), "layer") + (" has" if len(report["failing_layers"]) == 1 else " have"),
+                100 * args.fail_above,
+                args.fail_above,
+            ),
             file=stderr,
         )
         for layer in report["failing_layers"]:
