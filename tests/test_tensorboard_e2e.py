@@ -125,9 +125,10 @@ def servers(logdir, tmp_path_factory):
             )
         yield {name: base for name, (_, base, _) in started.items()}
     finally:
-        for process, _, log in started.values():
+        for process, _, _ in started.values():
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGTERM)  # the fast loader's data server too
+        for process, _, log in started.values():
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
