@@ -10,6 +10,7 @@ what goes wrong into a JSON error. Routes (under ``/data/plugin/deadrelu/``):
 * ``GET static/<file>``                 the tab's ES module.
 """
 
+import functools
 import importlib.util
 import os
 import re
@@ -97,6 +98,7 @@ def _required(request, name):
 def _json_errors(route):
     """Turns what can go wrong in a route into a JSON error response."""
 
+    @functools.wraps(route)
     def wrapped(self, request):
         try:
             return route(self, request)
@@ -107,8 +109,6 @@ def _json_errors(route):
         except errors.PublicError as e:
             return http_util.error_response(request, e.http_code, str(e))
 
-    wrapped.__name__ = route.__name__
-    wrapped.__doc__ = route.__doc__
     return wrapped
 
 
