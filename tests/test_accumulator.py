@@ -32,15 +32,14 @@ def ground_truth(data, channels_first=False):
     }
 
 
-def assert_sums_equal(actual, expected, abs_sum_dtype):
-    """Exact comparison; the written record holds abs_sum as float32, result() as float64."""
+def assert_sums_equal(actual, expected, largest_batch):
+    """Counts exactly. abs_sum within the documented tolerance: float32 activations
+    are summed in float32 within a batch (relative error <= n * 2**-24 for n values
+    per unit and batch), then in float64 across batches, then stored as float32."""
     assert actual["count"] == expected["count"]
     np.testing.assert_array_equal(actual["zeros"], expected["zeros"])
     np.testing.assert_array_equal(actual["nonfinite"], expected["nonfinite"])
-    if abs_sum_dtype == np.float32:
-        np.testing.assert_array_equal(actual["abs_sum"], expected["abs_sum"].astype(np.float32))
-    else:  # float64 sums of float64 batch sums: only rounding of the last bits differs
-        np.testing.assert_allclose(actual["abs_sum"], expected["abs_sum"], rtol=1e-12)
+    np.testing.assert_allclose(actual["abs_sum"], expected["abs_sum"], rtol=(largest_batch + 2) * 2.0**-24, atol=0)
 
 
 def record_sums(record):
@@ -73,8 +72,8 @@ def test_eager_sums_over_batches_with_a_partial_last_batch_equal_numpy_over_the_
         accumulator.update("conv", c)
 
     assert accumulator.names == ["dense", "conv"]
-    assert_sums_equal(accumulator.result()["dense"], ground_truth(np.concatenate(dense)), np.float64)
-    assert_sums_equal(accumulator.result()["conv"], ground_truth(np.concatenate(conv)), np.float64)
+    assert_sums_equal(accumulator.result()["dense"], ground_truth(np.concatenate(dense)), largest_batch=32)
+    assert_sums_equal(accumulator.result()["conv"], ground_truth(np.concatenate(conv)), largest_batch=32 * 9)
     writer = tf.summary.create_file_writer(str(tmp_path / "run"))
     with writer.as_default():
         assert bool(accumulator.write(step=5)) is True
@@ -83,11 +82,11 @@ def test_eager_sums_over_batches_with_a_partial_last_batch_equal_numpy_over_the_
     records = read_records(str(tmp_path))
     [(step, record)] = records[("run", "dense")]
     assert step == 5
-    assert_sums_equal(record_sums(record), ground_truth(np.concatenate(dense)), np.float32)
+    assert_sums_equal(record_sums(record), ground_truth(np.concatenate(dense)), largest_batch=32)
     assert record.count == 81
     assert record.nonfinite[2] == 3
     np.testing.assert_array_equal(record.dead, [True, False, False, False, False])
-    assert_sums_equal(record_sums(records[("run", "conv")][0][1]), ground_truth(np.concatenate(conv)), np.float32)
+    assert_sums_equal(record_sums(records[("run", "conv")][0][1]), ground_truth(np.concatenate(conv)), largest_batch=32 * 9)
     orders = {
         value.tag: metadata.parse_plugin_content(value.metadata.plugin_data.content).order
         for _, event in read_events(str(tmp_path))
@@ -115,7 +114,7 @@ def test_write_resets_so_each_record_covers_only_its_epoch(tmp_path, rng):
 
     assert [step for step, _ in points] == [0, 1]
     for (_, record), batches in zip(points, epochs):
-        assert_sums_equal(record_sums(record), ground_truth(np.concatenate(batches)), np.float32)
+        assert_sums_equal(record_sums(record), ground_truth(np.concatenate(batches)), largest_batch=16)
 
 
 def test_inside_tf_function_with_variables_created_on_first_trace(tmp_path, rng):
@@ -141,9 +140,9 @@ def test_inside_tf_function_with_variables_created_on_first_trace(tmp_path, rng)
 
     records = read_records(str(tmp_path))
     everything = np.maximum(np.concatenate(batches), 0)
-    assert_sums_equal(record_sums(records[("run", "relu")][0][1]), ground_truth(everything), np.float32)
+    assert_sums_equal(record_sums(records[("run", "relu")][0][1]), ground_truth(everything), largest_batch=32)
     nchw = everything.reshape(-1, 3, 2)
-    assert_sums_equal(record_sums(records[("run", "relu_nchw")][0][1]), ground_truth(nchw, channels_first=True), np.float32)
+    assert_sums_equal(record_sums(records[("run", "relu_nchw")][0][1]), ground_truth(nchw, channels_first=True), largest_batch=32 * 2)
     assert records[("run", "relu_nchw")][0][1].units == 3
     assert accumulator.result()["relu"]["count"] == 0
 
@@ -248,6 +247,6 @@ def test_mirrored_strategy_on_two_cpus_counts_the_global_batch(tmp_path, rng):
     np.testing.assert_array_equal(report["result_zeros"], expected["zeros"])
     [(step, record)] = read_records(str(tmp_path / "logs"))[("run", "hidden")]
     assert step == 1
-    assert_sums_equal(record_sums(record), expected, np.float32)
+    assert_sums_equal(record_sums(record), expected, largest_batch=8)
     assert record.nonfinite[3] == 1
     np.testing.assert_array_equal(record.dead, [False, False, True, False, False, False])
