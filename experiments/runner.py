@@ -34,7 +34,7 @@ def run_settings(variant, scale, seed, learning_rate):
     another log folder."""
     samples = scale.samples * variant.data_factor
     train_rows = data.train_rows(samples)
-    return {
+    settings = {
         "run": variant.run,
         "variant": dataclasses.asdict(variant),
         "samples": samples,
@@ -48,6 +48,8 @@ def run_settings(variant, scale, seed, learning_rate):
         "loss": "mse",
         "target": data.TARGET_FORMULA,
     }
+    # As read back from run.json (tuples become lists), so the two compare equal.
+    return json.loads(json.dumps(settings))
 
 
 def _make_loss_writer_callback(keras, tf, run_dir):

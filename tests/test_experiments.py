@@ -1,0 +1,243 @@
+"""The article's experiments at a tiny size: runs, records, the result table, restarts.
+
+One tiny run of every variant (a module fixture) is checked against what the
+event files hold, read back with TensorBoard's own loader (``tests/eventfiles``),
+independently of the result table's reader.
+"""
+
+import csv
+import math
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import experiments
+from experiments import data, results, variants
+
+from tests import eventfiles
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Few samples, 2 epochs; small batches so that the one-unit net makes enough
+# updates to die within 2 epochs.
+TINY = variants.Scale(samples=3000, epochs=2, batch_size=16)
+TINY_VAL_ROWS = TINY.samples - data.train_rows(TINY.samples)
+QUESTIONS = {v.run: v.question for v in variants.VARIANTS}
+
+
+@pytest.fixture(scope="module")
+def tiny_logdir(tmp_path_factory):
+    logdir = str(tmp_path_factory.mktemp("article"))
+    experiments.run(logdir, scale=TINY, out=open(os.devnull, "w"))
+    return logdir
+
+
+@pytest.fixture(scope="module")
+def tiny_records(tiny_logdir):
+    return eventfiles.read_records(tiny_logdir)
+
+
+def _scalars(logdir):
+    """``{(run, tag): [(step, value)]}`` of the scalar summaries, via TensorBoard's loader."""
+    from tensorboard.util import tensor_util
+
+    found = {}
+    for run, event in eventfiles.read_events(logdir):
+        for value in event.summary.value:
+            if value.tag.startswith("epoch_"):
+                found.setdefault((run, value.tag), []).append(
+                    (event.step, float(tensor_util.make_ndarray(value.tensor)))
+                )
+    return found
+
+
+def _steps_per_epoch(variant):
+    return -(-data.train_rows(TINY.samples * variant.data_factor) // TINY.batch_size)
+
+
+def _val_rows(variant):
+    samples = TINY.samples * variant.data_factor
+    return samples - data.train_rows(samples)
+
+
+def test_every_run_has_a_record_per_hidden_layer_per_epoch_from_step_0(tiny_logdir, tiny_records):
+    expected = set()
+    for variant in variants.VARIANTS:
+        epochs = TINY.epochs * variant.epoch_factor
+        steps = [epoch * _steps_per_epoch(variant) for epoch in range(epochs + 1)]
+        for index, units in enumerate(variant.units, start=1):
+            key = (variant.run, "hidden_%d" % index)
+            expected.add(key)
+            series = tiny_records.get(key)
+            assert series is not None, key
+            assert [step for step, _ in series] == steps, key
+            for _, record in series:
+                assert record.units == units
+                # The probe is the whole validation set.
+                assert record.count == _val_rows(variant)
+    assert set(tiny_records) == expected
+    assert not os.path.exists(os.path.join(tiny_logdir, ".incomplete"))
+
+
+def test_every_run_has_loss_and_validation_loss_per_epoch(tiny_logdir):
+    scalars = _scalars(tiny_logdir)
+    for variant in variants.VARIANTS:
+        epochs = TINY.epochs * variant.epoch_factor
+        steps = [epoch * _steps_per_epoch(variant) for epoch in range(1, epochs + 1)]
+        for tag in ("epoch_loss", "epoch_val_loss"):
+            series = scalars[(variant.run, tag)]
+            assert [step for step, _ in series] == steps
+            assert all(math.isfinite(value) and value >= 0 for _, value in series)
+
+
+def test_one_unit_relu_net_on_negative_inputs_ends_dead(tiny_records):
+    series = tiny_records[("one_layer/relu", "hidden_1")]
+    first, last = series[0][1], series[-1][1]
+    assert first.units == 1
+    assert not first.dead[0]  # born alive ...
+    assert last.dead[0]  # ... dead at the end: zero on every validation input
+    assert last.zeros[0] == last.count == TINY_VAL_ROWS
+
+
+def test_selu_never_outputs_zero_on_every_input(tiny_records):
+    for index in range(1, len(variants.THREE_LAYERS) + 1):
+        for _, record in tiny_records[("activations/selu", "hidden_%d" % index)]:
+            assert not record.dead.any()
+            assert record.zeros.max() < record.count
+
+
+def _expected_rows(logdir, records):
+    """The table's rows computed here from the raw records, with numpy only."""
+    scalars = _scalars(logdir)
+    rows = {}
+    for variant in variants.VARIANTS:
+        spe = _steps_per_epoch(variant)
+        for index in range(1, len(variant.units) + 1):
+            series = records[(variant.run, "hidden_%d" % index)]
+            dead = [rec.zeros == rec.count for _, rec in series]
+            fully = [step for (step, _), d in zip(series, dead) if d.all()]
+            final = series[-1][1]
+            mean_abs = final.abs_sum / final.count
+            rows[(variant.run, "hidden_%d" % index)] = {
+                "units": final.units,
+                "final_loss": scalars[(variant.run, "epoch_loss")][-1][1],
+                "final_val_loss": scalars[(variant.run, "epoch_val_loss")][-1][1],
+                "dead_step0": int(dead[0].sum()),
+                "dead_end": int(dead[-1].sum()),
+                "first_dead_step": fully[0] if fully else None,
+                "first_dead_epoch": fully[0] // spe if fully else None,
+                "max_zero_share_end": float((final.zeros / final.count).max()),
+                "min_dormant_score_end": float(
+                    (mean_abs / mean_abs.mean()).min() if mean_abs.mean() > 0 else 0.0
+                ),
+            }
+    return rows
+
+
+def test_result_table_equals_the_records_it_was_made_from(tiny_logdir, tiny_records):
+    expected = _expected_rows(tiny_logdir, tiny_records)
+    with open(os.path.join(tiny_logdir, "results.csv"), newline="") as f:
+        table = list(csv.DictReader(f))
+    assert [(r["run"], r["layer"]) for r in table] == list(expected)
+    markdown = open(os.path.join(tiny_logdir, "results.md")).read()
+    for row in table:
+        want = expected[(row["run"], row["layer"])]
+        assert int(row["units"]) == want["units"]
+        assert float(row["final_loss"]) == pytest.approx(want["final_loss"], rel=1e-6)
+        assert float(row["final_val_loss"]) == pytest.approx(want["final_val_loss"], rel=1e-6)
+        assert int(row["dead_step0"]) == want["dead_step0"]
+        assert int(row["dead_end"]) == want["dead_end"]
+        assert float(row["dead_share_end"]) == want["dead_end"] / want["units"]
+        for key in ("first_dead_step", "first_dead_epoch"):
+            assert row[key] == ("" if want[key] is None else str(want[key])), key
+        assert float(row["max_zero_share_end"]) == pytest.approx(want["max_zero_share_end"], abs=1e-12)
+        assert float(row["min_dormant_score_end"]) == pytest.approx(want["min_dormant_score_end"], rel=1e-9)
+        first = "never" if want["first_dead_epoch"] is None else str(want["first_dead_epoch"])
+        line = "| %s | %s | %s | %d | %.4f | %.4f | %d/%d | %d/%d | %s |" % (
+            row["run"], QUESTIONS[row["run"]], row["layer"], want["units"],
+            want["final_loss"], want["final_val_loss"], want["dead_step0"], want["units"],
+            want["dead_end"], want["units"], first,
+        )
+        assert line in markdown
+    # The one-unit net died in the table too (not only in the records).
+    one_unit = [r for r in table if r["run"] == "one_layer/relu"][0]
+    assert one_unit["dead_step0"] == "0" and one_unit["dead_end"] == "1"
+    assert one_unit["first_dead_epoch"] in ("1", "2")
+
+
+def _files(run_dir):
+    return sorted(
+        (name, os.stat(os.path.join(run_dir, name)).st_size, os.stat(os.path.join(run_dir, name)).st_mtime_ns)
+        for name in os.listdir(run_dir)
+    )
+
+
+def test_restart_after_interruption_keeps_complete_runs_and_retrains_the_interrupted_one(tmp_path):
+    logdir = str(tmp_path / "logs")
+    # Many short epochs: the kill lands while the second run is training.
+    args = ["--samples", "100", "--epochs", "40", "--batch-size", "64"]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "experiments", "--logdir", logdir, "--only", "one_layer", "three_layers", *args],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        for line in process.stdout:
+            if "three_layers/relu epoch 1/" in line:
+                process.send_signal(signal.SIGKILL)
+                break
+        else:
+            pytest.fail("the run ended before the second variant trained")
+    finally:
+        process.kill()
+        process.wait()
+    complete = os.path.join(logdir, "one_layer", "relu")
+    partial = os.path.join(logdir, ".incomplete", "three_layers", "relu")
+    assert os.path.isfile(os.path.join(complete, "run.json"))
+    assert not os.path.exists(os.path.join(logdir, "three_layers"))
+    assert any("tfevents" in name for name in os.listdir(partial))
+    before = _files(complete)
+
+    scale = variants.Scale(samples=100, epochs=40, batch_size=64)
+    experiments.run(logdir, only=["one_layer", "three_layers"], scale=scale, out=open(os.devnull, "w"))
+
+    assert _files(complete) == before  # skipped, not retrained
+    assert not os.path.exists(os.path.join(logdir, ".incomplete"))
+    records = eventfiles.read_records(logdir)
+    for layer in ("hidden_1", "hidden_2", "hidden_3"):
+        steps = [step for step, _ in records[("three_layers/relu", layer)]]
+        assert steps == [epoch * 2 for epoch in range(41)]  # 70 train rows / 64 = 2 steps
+    with open(os.path.join(logdir, "results.csv"), newline="") as f:
+        assert [r["run"] for r in csv.DictReader(f)] == ["one_layer/relu"] + ["three_layers/relu"] * 3
+
+
+def test_restart_with_other_settings_is_refused(tmp_path):
+    logdir = str(tmp_path / "logs")
+    scale = variants.Scale(samples=100, epochs=1, batch_size=64)
+    experiments.run(logdir, only=["one_layer"], scale=scale, out=open(os.devnull, "w"))
+    with pytest.raises(ValueError, match="other settings.*another --logdir"):
+        experiments.run(logdir, only=["one_layer"], scale=variants.Scale(100, 2, 64), out=open(os.devnull, "w"))
+
+
+def test_bad_arguments_name_themselves(tmp_path):
+    with pytest.raises(ValueError, match="only names 'nope'"):
+        experiments.run(str(tmp_path), only=["nope"])
+    with pytest.raises(ValueError, match="scale.epochs must be a positive int"):
+        variants.Scale(samples=100, epochs=0, batch_size=8)
+    with pytest.raises(ValueError, match="scale must be"):
+        experiments.run(str(tmp_path), scale="quick")
+    with pytest.raises(ValueError, match="logdir must be"):
+        experiments.run("", scale=TINY)
+
+
+def test_inputs_are_negative_and_split_70_30():
+    dataset = data.make_dataset(1000, seed=variants.SEED)
+    x = np.concatenate([dataset.x_train, dataset.x_val])
+    assert dataset.x_train.shape == (700, 4) and dataset.x_val.shape == (300, 4)
+    assert (x < 0).all() and (x >= -1).all()
+    y = np.concatenate([dataset.y_train, dataset.y_val])[:, 0]
+    np.testing.assert_allclose(y, x.sum(axis=1) + np.sin(np.pi * x[:, 0]) * x[:, 1], rtol=1e-5)
