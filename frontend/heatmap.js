@@ -91,7 +91,9 @@ export function drawAxis(element, side, length, ticks, title) {
     element.append(svg("line", { x1: width - 0.5, x2: width - 0.5, y1: 0, y2: length, class: "axis-line" }));
     for (const { at, label } of ticks) {
       element.append(svg("line", { x1: width - 4, x2: width, y1: at, y2: at, class: "axis-line" }));
-      element.append(svg("text", { x: width - 6, y: at + 3.5, "text-anchor": "end" }, label));
+      // Keep the first and last labels inside the axis instead of half cut off.
+      const y = Math.min(length - 1, Math.max(8, at + 3.5));
+      element.append(svg("text", { x: width - 6, y, "text-anchor": "end" }, label));
     }
     element.append(
       svg(

@@ -129,19 +129,24 @@ export class App {
     this.messages.replaceChildren();
     const runs = sortedRuns(tags);
     if (!runs.length) {
+      this.selectorKey = this.sectionsKey = null;
       this.runBar.replaceChildren();
       this.overviewHolder.replaceChildren();
       this.runsHolder.replaceChildren(views.emptyState());
       this.setState("empty");
       return;
     }
-    this.runBar.replaceChildren(
-      views.runSelector(runs, this.selectedRuns(), (selected) => {
-        this.settings.runs = selected;
-        this.saveSettings();
-        this.refresh();
-      }),
-    );
+    const selectorKey = JSON.stringify([runs, this.selectedRuns()]);
+    if (selectorKey !== this.selectorKey) {
+      this.selectorKey = selectorKey;
+      this.runBar.replaceChildren(
+        views.runSelector(runs, this.selectedRuns(), (selected) => {
+          this.settings.runs = selected;
+          this.saveSettings();
+          this.refresh();
+        }),
+      );
+    }
     await this.showRuns(generation);
   }
 
@@ -149,8 +154,7 @@ export class App {
   async showRuns(generation) {
     const selected = this.selectedRuns();
     const loads = [];
-    const sections = [];
-    for (const run of selected) {
+    const layout = selected.map((run) => {
       const infos = this.tags[run];
       const panels = layersInModelOrder(infos).map((tag) => {
         const key = JSON.stringify([run, tag]);
@@ -164,18 +168,26 @@ export class App {
         if (stale) loads.push(() => this.load(panel, info, generation));
         return panel;
       });
-      sections.push(
-        el(
-          "section",
-          { class: "run-section", dataset: { run } },
-          el("h2", { class: "run-title", text: run }),
-          views.downsampledNote(run, infos),
-          ...panels.map((p) => p.element),
+      return { run, infos, panels };
+    });
+    // Rebuilding the same sections would detach them for a moment and make the
+    // page jump to the top on every auto-reload; only rebuild when they changed.
+    const sectionsKey = JSON.stringify(layout.map(({ run, infos, panels }) => [run, panels.map((p) => [p.tag, infos[p.tag].downsampled])]));
+    if (sectionsKey !== this.sectionsKey) {
+      this.sectionsKey = sectionsKey;
+      this.runsHolder.replaceChildren(
+        ...layout.map(({ run, infos, panels }) =>
+          el(
+            "section",
+            { class: "run-section", dataset: { run } },
+            el("h2", { class: "run-title", text: run }),
+            views.downsampledNote(run, infos),
+            ...panels.map((p) => p.element),
+          ),
         ),
       );
+      if (!selected.length) this.runsHolder.append(el("p", { class: "message", text: "Select one or more runs above." }));
     }
-    this.runsHolder.replaceChildren(...sections);
-    if (!selected.length) this.runsHolder.append(el("p", { class: "message", text: "Select one or more runs above." }));
     this.redraw();
     await runPool(loads, PARALLEL_REQUESTS);
     if (generation !== this.generation) return;

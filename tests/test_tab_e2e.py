@@ -381,6 +381,7 @@ def test_reload_brings_new_steps_and_keeps_the_selection(servers, page):
     while get_json(servers["data"] + "/data/plugin/deadrelu/tags")["grow"]["dense"]["steps"] != 3:
         assert time.time() < deadline, "tensorboard did not pick up the new step"
         time.sleep(0.3)
+    frame.evaluate("window.scrollTo(0, 300)")
     page.locator("button.reload-button").click()
     frame.wait_for_function(
         """() => [...document.querySelectorAll('canvas.heatmap')]
@@ -389,6 +390,7 @@ def test_reload_brings_new_steps_and_keeps_the_selection(servers, page):
     assert tab.locator(".run-option", has_text="onerror").locator("input").is_checked() is False
     assert tab.locator(".run-section", has_text="onerror").count() == 0
     assert tab.locator("select[name=sort]").input_value() == "death"
+    assert frame.evaluate("window.scrollY") == 300  # the page did not jump to the top
     assert tab.locator(".run-section[data-run=grow] .layer-summary").inner_text().startswith("6 units · 3 steps")
 
 
