@@ -44,10 +44,12 @@ EXIT_OK = 0
 EXIT_THRESHOLD_EXCEEDED = 1
 EXIT_USAGE = 2
 
-# Event file total from which runs are read in parallel processes by default.
-# Below it, starting the workers (each imports numpy and TensorBoard's protos)
-# costs more than it saves; see benchmarks/bench_report.py.
-PARALLEL_MIN_BYTES = 32 * 1024 * 1024
+# Event file total from which runs are read in parallel processes by default,
+# per TFRecord reader. Below it, starting the workers costs more than it saves
+# (benchmarks/bench_report.py): a worker starts in ~0.5 s and the pure-Python
+# reader does ~10 MB per CPU-second; with TensorFlow's reader every worker
+# imports TensorFlow (~3 s) and reads ~100 MB per CPU-second.
+PARALLEL_MIN_BYTES = {"python": 32 * 2**20, "tensorflow": 512 * 2**20}
 
 # How many skipped records and damaged files are listed one by one on stderr.
 MAX_LISTED_PROBLEMS = 10
@@ -119,19 +121,19 @@ def summarize_run(run, paths, reader, tau):
     }
 
 
-def choose_jobs(runs, jobs=None):
+def choose_jobs(runs, reader, jobs=None):
     """How many processes read ``runs`` (as :func:`logdir_reader.find_runs` lists them).
 
     ``jobs=None`` means: one per CPU (at most one per run) once the event files
-    total :data:`PARALLEL_MIN_BYTES`, otherwise 1; starting worker processes
-    costs more than it saves on small logdirs.
+    total :data:`PARALLEL_MIN_BYTES` for ``reader`` (``"python"`` or
+    ``"tensorflow"``), otherwise 1.
     """
     if jobs is not None:
         if jobs < 1:
             raise ValueError("jobs must be >= 1, got %r" % (jobs,))
         return min(jobs, max(len(runs), 1))
     total = sum(os.path.getsize(p) for paths in runs.values() for p in paths)
-    if total < PARALLEL_MIN_BYTES:
+    if total < PARALLEL_MIN_BYTES[reader]:
         return 1
     return max(1, min(os.cpu_count() or 1, len(runs)))
 
@@ -182,7 +184,7 @@ def build_report(logdir, tau=DEFAULT_TAU, fail_above=None, reader="auto", jobs=N
     except logdir_reader.LogdirError as e:
         raise ReportError(str(e)) from None
     chosen_reader = logdir_reader.choose_reader(runs, reader)
-    jobs = choose_jobs(runs, jobs)
+    jobs = choose_jobs(runs, chosen_reader, jobs)
     arguments = [(run, paths, chosen_reader, tau) for run, paths in runs.items()]
     if jobs > 1:
         # "spawn": the same on every OS, and safe whatever threads the caller runs.
@@ -379,8 +381,7 @@ def make_parser():
     )
     report.add_argument(
         "--jobs", type=_jobs, default=None, metavar="N",
-        help="read runs in N processes (default: one per CPU for logdirs over %d MB, else 1)"
-        % (PARALLEL_MIN_BYTES // 2**20),
+        help="read runs in N processes (default: one per CPU on large logdirs, else 1)",
     )
     return parser
 
