@@ -326,6 +326,7 @@ def test_truncated_file_tail_is_reported_and_the_rest_read(tmp_path, reader):
     np.testing.assert_array_equal(series.steps, [0, 5])
     [damaged] = contents.damaged_files
     assert damaged.path == path
+    assert "truncated" in damaged.reason
 
     code, _, err = run_main("report", str(tmp_path))
     assert code == 0
