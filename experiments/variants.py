@@ -79,7 +79,7 @@ class Scale:
 
 
 # The article's sizes: 200,000 rows of 4 features.
-FULL = Scale(samples=200_000, epochs=8, batch_size=64)
+FULL = Scale(samples=200_000, epochs=10, batch_size=64)
 # The README's demo: every variant in a few minutes on 2 CPU cores.
 QUICK = Scale(samples=20_000, epochs=5, batch_size=64)
 
