@@ -6,10 +6,11 @@ batches) into ``log_dir``, plus a ``deadrelu/<layer>/dead_fraction`` scalar for
 the Scalars tab. It counts in one of two ways:
 
 * **during training** (default): every training batch's outputs of the
-  monitored layers are reduced inside the same compiled train step. The monitor
-  wraps the layers' ``call`` and the model's ``train_step`` while ``fit()`` runs,
+  monitored layers are reduced inside the same compiled train step, with no
+  second forward pass. While ``fit()`` runs, the monitor wraps the layers'
+  ``call`` and swaps in a train function built from a wrapped ``train_step``,
   so only the train step's trace records (validation and predict traces do
-  not), and nothing is computed twice;
+  not); afterwards the model gets fit()'s own train function back;
 * **on a probe** (``probe_data=``): a fixed sample is run in inference mode
   before training and at every update, a snapshot of the current weights.
 
@@ -123,7 +124,9 @@ def _resolve_layers(model, requested):
         if not chosen:
             raise ValueError(
                 "layers=None found no ReLU-family layer (activation one of %s) in model %r; "
-                "pass layers=[...] with the names of the layers to monitor. Layers: %s"
+                "pass layers=[...] with the names of the layers to monitor (activations applied "
+                "with keras.ops or tf.nn inside call() are not layers and cannot be seen: use "
+                "keras.layers.ReLU or activation=\"relu\" instead). Layers: %s"
                 % (", ".join(RELU_FAMILY), model.name, ", ".join(l.name for l in in_model) or "none")
             )
         return chosen

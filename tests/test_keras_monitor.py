@@ -395,6 +395,26 @@ def test_subclassed_model_gets_the_same_service(tmp_path):
         assert_record(probed[tag][-1][1], truth[tag][:12])
 
 
+class FunctionalReluInside(keras.Model):
+    """Applies ReLU with keras.ops inside call(): no layer to watch."""
+
+    def __init__(self):
+        super().__init__()
+        self.hidden = keras.layers.Dense(6, name="hidden")
+        self.out = keras.layers.Dense(1, name="out")
+
+    def call(self, x):
+        return self.out(keras.ops.relu(self.hidden(x)))
+
+
+def test_subclassed_model_with_ops_relu_gets_an_error_saying_what_to_do(tmp_path):
+    model = frozen(FunctionalReluInside())
+    x, y = data(8)
+    with pytest.raises(ValueError, match="layers") as error:
+        model.fit(x, y, verbose=0, callbacks=[DeadReluMonitor(tmp_path)])
+    assert "keras.layers.ReLU" in str(error.value)
+
+
 # --------------------------------------------------------------------------
 # Early warning
 
