@@ -98,10 +98,15 @@ def read_run(run_dir):
     return scalars, {tag: records[tag] for tag in by_model_order}
 
 
+def read_settings(run_dir):
+    """The settings a run was made with (its ``run.json``)."""
+    with open(os.path.join(run_dir, RUN_INFO_FILE), encoding="utf-8") as f:
+        return json.load(f)
+
+
 def layer_rows(run, run_dir):
     """The table rows of one run, one per hidden layer, in layer order."""
-    with open(os.path.join(run_dir, RUN_INFO_FILE), encoding="utf-8") as f:
-        settings = json.load(f)
+    settings = read_settings(run_dir)
     steps_per_epoch = settings["steps_per_epoch"]
     scalars, records = read_run(run_dir)
 
@@ -163,24 +168,27 @@ def _fmt_share(part, units):
     return "%d/%d" % (part, units)
 
 
+def _fmt_fraction(value):
+    # Rounded down, so that a unit silent on 99.99% of inputs never shows as 1.
+    return "%.4f" % (math.floor(value * 10000) / 10000)
+
+
 def _fmt_loss(value):
     return "n/a" if math.isnan(value) else "%.4f" % value
 
 
-def format_markdown(rows, questions=None):
-    """The markdown table of ``rows``; ``questions`` maps runs to a one-line question."""
-    questions = questions or {}
+def format_markdown(rows):
+    """The markdown table of ``rows``, one line per (run, layer)."""
     lines = [
-        "| run | question | layer | units | final loss | final val loss | dead at step 0 "
+        "| run | layer | units | final loss | final val loss | dead at step 0 "
         "| dead at end | first epoch all dead | max zero share (end) | min dormant score (end) |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         lines.append(
-            "| %s | %s | %s | %d | %s | %s | %s | %s | %s | %.3f | %.3f |"
+            "| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s |"
             % (
                 row["run"],
-                questions.get(row["run"], ""),
                 row["layer"],
                 row["units"],
                 _fmt_loss(row["final_loss"]),
@@ -188,9 +196,20 @@ def format_markdown(rows, questions=None):
                 _fmt_share(row["dead_step0"], row["units"]),
                 _fmt_share(row["dead_end"], row["units"]),
                 "never" if row["first_dead_epoch"] is None else row["first_dead_epoch"],
-                row["max_zero_share_end"],
-                row["min_dormant_score_end"],
+                _fmt_fraction(row["max_zero_share_end"]),
+                _fmt_fraction(row["min_dormant_score_end"]),
             )
+        )
+    return "\n".join(lines) + "\n"
+
+
+def format_runs(runs):
+    """A markdown list of the runs: what each asks and at what size it ran."""
+    lines = []
+    for run, settings in runs:
+        lines.append(
+            "- `%s`: %s (%d samples, %d epochs, batch %d)"
+            % (run, settings["variant"]["question"], settings["samples"], settings["epochs"], settings["batch_size"])
         )
     return "\n".join(lines) + "\n"
 
@@ -201,10 +220,13 @@ def write_results(logdir):
     Returns:
       The path of ``results.md``.
     """
-    from experiments import variants  # the order and questions of the known runs
+    from experiments import variants  # the order of the known runs
 
-    known = {v.run: v.question for v in variants.VARIANTS}
-    rows = collect_rows(logdir, order=list(known))
+    rows = collect_rows(logdir, order=[v.run for v in variants.VARIANTS])
+    runs = []
+    for row in rows:
+        if not runs or runs[-1][0] != row["run"]:
+            runs.append((row["run"], read_settings(os.path.join(logdir, row["run"]))))
     with open(os.path.join(logdir, RESULTS_CSV), "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
         writer.writeheader()
@@ -219,5 +241,12 @@ def write_results(logdir):
             "epoch N = after N epochs. Dormant score = a unit's mean |activation| divided by its "
             "layer's average (Sokar et al. 2023); 0 = silent.\n\n"
         )
-        f.write(format_markdown(rows, known))
+        if runs:
+            f.write(
+                "Seed %s, Adam (learning rate %s), MSE loss, target `%s`, inputs uniform(-1, 0).\n\n"
+                % (runs[0][1]["seed"], runs[0][1]["learning_rate"], runs[0][1]["target"])
+            )
+        f.write(format_runs(runs))
+        f.write("\n")
+        f.write(format_markdown(rows))
     return md_path

@@ -157,12 +157,13 @@ def test_result_table_equals_the_records_it_was_made_from(tiny_logdir, tiny_reco
         assert float(row["max_zero_share_end"]) == pytest.approx(want["max_zero_share_end"], abs=1e-12)
         assert float(row["min_dormant_score_end"]) == pytest.approx(want["min_dormant_score_end"], rel=1e-9)
         first = "never" if want["first_dead_epoch"] is None else str(want["first_dead_epoch"])
-        line = "| %s | %s | %s | %d | %.4f | %.4f | %d/%d | %d/%d | %s |" % (
-            row["run"], QUESTIONS[row["run"]], row["layer"], want["units"],
+        line = "| %s | %s | %d | %.4f | %.4f | %d/%d | %d/%d | %s |" % (
+            row["run"], row["layer"], want["units"],
             want["final_loss"], want["final_val_loss"], want["dead_step0"], want["units"],
             want["dead_end"], want["units"], first,
         )
         assert line in markdown
+        assert "- `%s`: %s" % (row["run"], QUESTIONS[row["run"]]) in markdown
     # The one-unit net died in the table too (not only in the records).
     one_unit = [r for r in table if r["run"] == "one_layer/relu"][0]
     assert one_unit["dead_step0"] == "0" and one_unit["dead_end"] == "1"
