@@ -9,12 +9,14 @@ article's setting.
 
 The article does not state its target. We use
 
-    y = sum_i x_i  +  sin(pi * x_1) * x_2
+    y = x1 + x2 + x3 + x4 + sin(pi * x1) * x2
 
-- a smooth function in (-4, 0.3), mostly linear (a one-unit ReLU net can fit
-its linear part: with negative weights ``relu(w . x)`` is linear in x on the
-whole cube) with a small nonlinear term so that deeper and wider nets have
-something to gain. It is the same for every variant.
+a smooth function with values in (-4, 0), the same for every variant. It is
+mostly linear, so that the article's one-unit ReLU net can fit most of it
+while the unit is alive (with negative weights ``relu(w . x)`` is linear on
+the whole input cube) and a dead unit shows in the loss (it stalls at the
+target's variance, about 0.29); the small nonlinear term gives deeper and
+wider nets something to gain.
 """
 
 import dataclasses
@@ -23,8 +25,6 @@ import numpy as np
 
 FEATURES = 4
 TRAIN_FRACTION = 0.7
-
-
 TARGET_FORMULA = "y = x1 + x2 + x3 + x4 + sin(pi * x1) * x2"
 
 
