@@ -6,7 +6,7 @@
 import { DEAD_RGB, NEARLY_DEAD_RGB, cssRgb } from "./colors.js";
 import { svg } from "./heatmap.js";
 
-export const CHART_HEIGHT = 64;
+export const CHART_HEIGHT = 52;
 
 /**
  * Draws `lines` ([{values: Int32Array [S], label, color, dashed}]) for the step
@@ -51,6 +51,6 @@ export function drawChart(element, { width, lines, units, stepStart, stepEnd, sc
 export function chartLines(counts, metricLabel) {
   const lines = [{ values: counts.gone, label: metricLabel, color: cssRgb(DEAD_RGB) }];
   if (counts.nearlyDead) lines.push({ values: counts.nearlyDead, label: "nearly dead", color: cssRgb(NEARLY_DEAD_RGB) });
-  lines.push({ values: counts.stillGone, label: `still ${metricLabel} at the latest step`, color: "#616161", dashed: true });
+  lines.push({ values: counts.stillGone, label: `still ${metricLabel} at the end`, color: "#616161", dashed: true });
   return lines;
 }

@@ -182,7 +182,7 @@ export class App {
             { class: "run-section", dataset: { run } },
             el("h2", { class: "run-title", text: run }),
             views.downsampledNote(run, infos),
-            ...panels.map((p) => p.element),
+            el("div", { class: "run-panels" }, ...panels.map((p) => p.element)),
           ),
         ),
       );

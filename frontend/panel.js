@@ -21,6 +21,8 @@ const Y_AXIS_WIDTH = 56;
 const MIN_PLOT_HEIGHT = 96;
 const MAX_PLOT_HEIGHT = 320;
 const PIXELS_PER_UNIT = 4;
+/** Layers with more steps than this get a panel as wide as the page. */
+const WIDE_PANEL_STEPS = 150;
 
 /** Label of the chosen metric's "gone" state, e.g. in "12 dead". */
 export function goneLabel(metric) {
@@ -40,7 +42,7 @@ export class LayerPanel {
     this.layout = null;
 
     this.title = el("span", { class: "layer-name", text: tag });
-    this.summary = el("span", { class: "layer-summary", text: "loading…" });
+    this.summary = el("div", { class: "layer-summary", text: "loading…" });
     this.resetButton = el("button", { class: "link-button", text: "reset zoom", hidden: "", on: { click: () => this.resetZoom() } });
     this.canvas = el("canvas", { class: "heatmap", dataset: { run, tag } });
     this.brush = el("div", { class: "brush", hidden: "" });
@@ -54,7 +56,8 @@ export class LayerPanel {
     this.element = el(
       "section",
       { class: "panel", dataset: { run, tag } },
-      el("div", { class: "panel-head" }, this.title, this.summary, this.resetButton),
+      el("div", { class: "panel-head" }, this.title, this.resetButton),
+      this.summary,
       this.note,
       el("div", { class: "panel-grid" }, this.yAxis, this.plot, el("div"), this.xAxis, el("div"), this.chart, el("div"), this.chartLegend),
     );
@@ -78,6 +81,8 @@ export class LayerPanel {
       };
       if (old.units !== series.units) this.view = null;
     }
+    // Long series get a full row; short ones sit side by side so runs compare at a glance.
+    this.element.classList.toggle("wide", series.steps.length > WIDE_PANEL_STEPS);
     const notes = [];
     if (series.skipped.length) {
       notes.push(`${series.skipped.length} record(s) could not be read and are not shown (e.g. step ${series.skipped[0].step}: ${series.skipped[0].reason}).`);
@@ -172,11 +177,12 @@ export class LayerPanel {
     const parts = [`${s.units} units`, `${s.steps.length} steps`];
     if (last >= 0) {
       parts.push(`${c.gone[last]} ${word} at step ${s.steps[last]} (${percent(c.gone[last], s.units)})`);
-      if (c.nearlyDead) parts.push(`${c.nearlyDead[last]} ≥ ${settings.threshold} zeros`);
+      if (c.nearlyDead) parts.push(`${c.nearlyDead[last]} nearly dead (≥ ${settings.threshold})`);
       const revived = this.analysis.revived.reduce((n, r) => n + r, 0);
       if (revived) parts.push(`${revived} revived`);
     }
     this.summary.textContent = parts.join(" · ");
+    this.summary.title = this.summary.textContent;
   }
 
   drawChart(settings) {

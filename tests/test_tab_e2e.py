@@ -238,7 +238,7 @@ def test_tab_is_listed_and_shows_layers_in_order(servers, page):
     )
     assert layers == ["dense", "dense_1", "dense_2"]
     assert tab.locator(".run-section[data-run=relu] .panel[data-tag=dense] .layer-summary").inner_text() == (
-        "6 units · 4 steps · 3 dead at step 30 (50.0%) · 3 ≥ 0.99 zeros · 1 revived"
+        "6 units · 4 steps · 3 dead at step 30 (50.0%) · 3 nearly dead (≥ 0.99) · 1 revived"
     )
     chips = tab.locator(".overview-row[data-run=relu] .chip")
     assert chips.all_inner_texts() == ["dense\n3/6 · 50.0%", "dense_1\n1/3 · 33.3%", "dense_2\n1/1000 · 0.1%"]
