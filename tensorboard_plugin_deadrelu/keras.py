@@ -483,8 +483,18 @@ class DeadReluMonitor(keras.callbacks.Callback):
             self._accumulator = self._make_accumulator()
         else:
             self._accumulator.reset()
-        self._tap.install()
         fit_train_function = model.train_function
+        counting_monitor = getattr(fit_train_function, "_deadrelu_monitor", None)
+        if counting_monitor is not None:
+            if counting_monitor is not self and counting_monitor.params is self.params:
+                raise ValueError(
+                    "two DeadReluMonitors count during training in this fit(); use one "
+                    "(its layers= can name every layer to watch) and give the others probe_data"
+                )
+            # A counting function left behind by a fit() that raised before it
+            # ended: build on the train function fit() had made.
+            fit_train_function = fit_train_function._deadrelu_fit_function
+        self._tap.install()
         cached = self._counting_train_function
         if cached is None or cached[0] is not fit_train_function:
             # fit() built its train function (not yet traced) before calling
@@ -492,10 +502,13 @@ class DeadReluMonitor(keras.callbacks.Callback):
             # It is kept for later fit() calls until the model is recompiled, so
             # that repeated fit() calls do not trace again.
             try:
-                cached = (fit_train_function, self._make_counting_train_function())
+                counting_train_function = self._make_counting_train_function()
             except Exception:
-                self._stop_counting()
+                self._tap.uninstall()
                 raise
+            counting_train_function._deadrelu_monitor = self
+            counting_train_function._deadrelu_fit_function = fit_train_function
+            cached = (fit_train_function, counting_train_function)
             self._counting_train_function = cached
         self._fit_train_function = fit_train_function
         model.train_function = cached[1]

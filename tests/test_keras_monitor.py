@@ -237,6 +237,34 @@ def test_second_fit_reuses_the_counting_step_and_still_counts_new_shapes(tmp_pat
         assert_record(series[3][1], truth[tag])
 
 
+class FailAtEpochEnd(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        raise RuntimeError("interrupted")
+
+
+def test_a_fit_that_raised_leaves_nothing_behind_once_the_next_monitored_fit_ends(tmp_path):
+    model = frozen(mlp())
+    x, y = data(16)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        model.fit(x, y, batch_size=8, epochs=1, verbose=0,
+                  callbacks=[DeadReluMonitor(tmp_path / "first"), FailAtEpochEnd()])
+    # Keras ends no callback after an exception; a new monitor takes over.
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[DeadReluMonitor(tmp_path / "second")])
+    # The counting train function is gone (a wrapper the first monitor left on
+    # the layers' call stays, inert: it acts only inside its own monitor's trace).
+    assert not hasattr(model.train_function, "_deadrelu_monitor")
+    series = layer_records(tmp_path / "second")["hidden"]
+    assert [s for s, _ in series] == [2, 4]
+    assert_record(series[-1][1], mlp_activations(model, x)["hidden"])
+
+
+def test_two_counting_monitors_in_one_fit_are_refused(tmp_path):
+    model = frozen(mlp())
+    x, y = data(8)
+    with pytest.raises(ValueError, match="probe_data"):
+        model.fit(x, y, verbose=0, callbacks=[DeadReluMonitor(tmp_path / "a"), DeadReluMonitor(tmp_path / "b")])
+
+
 def test_dead_fraction_scalars_in_the_same_run(tmp_path):
     model = mlp()
     # Two of the six hidden units can never fire: a bias of -100.
