@@ -344,6 +344,18 @@ def test_probe_records_equal_numpy_over_the_probe_rows(tmp_path, monkeypatch):
     assert records["hidden"][0][1].abs_sum.tolist() != records["hidden"][-1][1].abs_sum.tolist()
 
 
+def test_probe_every_n_batches(tmp_path):
+    model = frozen(mlp())
+    x, y = data(24)  # 3 batches
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0,
+              callbacks=[DeadReluMonitor(tmp_path, probe_data=x[:10], update_freq=2)])
+    truth = mlp_activations(model, x[:10])
+    for tag, series in layer_records(tmp_path).items():
+        assert [s for s, _ in series] == [0, 2, 3]  # the last: when fit() ends
+        for _, record in series:
+            assert_record(record, truth[tag])
+
+
 # --------------------------------------------------------------------------
 # Choosing layers
 
