@@ -177,8 +177,13 @@ def build_report(logdir, tau=DEFAULT_TAU, fail_above=None, reader="auto", jobs=N
     Raises:
       ReportError: ``logdir`` does not exist, is not a directory or holds no
         readable Dead ReLU records.
+      ValueError: an argument is out of range; the message names it.
     """
     started = time.perf_counter()
+    if not (isinstance(tau, (int, float)) and math.isfinite(tau) and tau >= 0):
+        raise ValueError("tau must be a finite number >= 0, got %r" % (tau,))
+    if fail_above is not None and not (isinstance(fail_above, (int, float)) and 0 <= fail_above <= 1):
+        raise ValueError("fail_above must be None or a number in [0, 1], got %r" % (fail_above,))
     try:
         runs = logdir_reader.find_runs(logdir)
     except logdir_reader.LogdirError as e:

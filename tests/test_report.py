@@ -428,3 +428,19 @@ def test_parallel_runs_give_the_same_report(logdir):
 def test_jobs_must_be_positive(logdir, capsys):
     assert run_main("report", logdir, "--jobs", "0")[0] == 2
     assert "--jobs" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "kwargs, named",
+    [
+        ({"tau": -0.1}, "tau"),
+        ({"tau": float("nan")}, "tau"),
+        ({"fail_above": 2}, "fail_above"),
+        ({"fail_above": "0.5"}, "fail_above"),
+        ({"reader": "rust"}, "reader"),
+        ({"jobs": 0}, "jobs"),
+    ],
+)
+def test_build_report_rejects_bad_arguments_by_name(logdir, kwargs, named):
+    with pytest.raises(ValueError, match=named):
+        report.build_report(logdir, **kwargs)
