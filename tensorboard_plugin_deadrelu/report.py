@@ -410,28 +410,43 @@ def main(argv=None, stdout=None, stderr=None):
     except ReportError as e:
         print("deadrelu report: error: %s" % e, file=stderr)
         return EXIT_USAGE
-    if args.json:
-        json.dump(report, stdout, indent=2)
-        stdout.write("\n")
-    else:
-        print(format_table(report), file=stdout)
-        print(format_footer(report), file=stdout)
-    for line in format_problems(report):
+    try:
+        if args.json:
+            json.dump(report, stdout, indent=2)
+            stdout.write("\n")
+        else:
+            print(format_table(report), file=stdout)
+            print(format_footer(report), file=stdout)
+        stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (``deadrelu report logs | head``): not our
+        # error. Point stdout at devnull so the interpreter's final flush
+        # does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stdout.fileno())
+    for line in format_problems(report) + format_failures(report):
         print(line, file=stderr)
-    if report["failing_layers"]:
-        print(
-            "deadrelu report: %s more than %.4g%% of their units dead at the latest step (--fail-above %g):"
-            % (
-                _plural(len(report["failing_layers"]), "layer") + (" has" if len(report["failing_layers"]) == 1 else " have"),
-                100 * args.fail_above,
-                args.fail_above,
-            ),
-            file=stderr,
+    return EXIT_THRESHOLD_EXCEEDED if report["failing_layers"] else EXIT_OK
+
+
+def format_failures(report):
+    """Lines for stderr naming the layers above ``fail_above`` (empty when none)."""
+    failing = report["failing_layers"]
+    if not failing:
+        return []
+    lines = [
+        "deadrelu report: %s %s more than %.4g%% of their units dead at the latest step (--fail-above %g):"
+        % (
+            _plural(len(failing), "layer"),
+            "has" if len(failing) == 1 else "have",
+            100 * report["fail_above"],
+            report["fail_above"],
         )
-        for layer in report["failing_layers"]:
-            print("  run %s, layer %s: %.1f%% dead" % (layer["run"], layer["layer"], 100 * layer["dead_now_share"]), file=stderr)
-        return EXIT_THRESHOLD_EXCEEDED
-    return EXIT_OK
+    ]
+    lines += [
+        "  run %s, layer %s: %.1f%% dead" % (layer["run"], layer["layer"], 100 * layer["dead_now_share"])
+        for layer in failing
+    ]
+    return lines
 
 
 if __name__ == "__main__":
