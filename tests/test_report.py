@@ -19,7 +19,7 @@ from tensorboard.compat.proto import summary_pb2
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 from tensorboard.util import tensor_util
 
-from tensorboard_plugin_deadrelu import logdir_reader, metadata, report, summary
+from tensorboard_plugin_deadrelu import logdir_reader, report, summary
 from tests.eventfiles import write_records
 
 TAU = 0.025
