@@ -19,6 +19,10 @@ unit (1.5e-5 for a batch of 256, typically ~1e-7). Integer and float64
 activations are summed in float64 by both. Sums over batches (the
 :class:`Accumulator`) are kept in float64; records store ``abs_sum`` as float32.
 
+Inside ``tf.function`` the reduction is compiled with XLA into a single pass,
+once per input shape (a fraction of a second each time a new shape is seen,
+e.g. the partial last batch); eager calls run it uncompiled.
+
 TensorFlow is imported lazily, so this module imports without it.
 """
 
@@ -180,29 +184,32 @@ def _as_activations(data, channels_first):
 # float32 counts 0/1 exactly up to this many values per unit.
 _FLOAT32_EXACT_COUNT = 2**24
 
-_fused_sums_by_rank = {}
+_fused_sums_by_key = {}
 
 
-def _fused_sums_fn(rank):
-    """The reduction as one XLA-compiled function, built on first use.
+def _fused_sums_fn(rank, compiled):
+    """The reduction as one function, built on first use.
 
     ``rank`` is 2 for ``[rows, units]`` or 3 for ``[batch, units, positions]``
     (one function each: a function traced with both ranks would be retraced
     with an unknown rank).
 
-    XLA fuses the comparison, casts and reductions into one pass over the
-    activations. Stacking ``|x|`` and ``x == 0`` into one float tensor and
-    reducing it once was the fastest form measured on CPU (about 2/3 of the
-    time of separate integer and float64 reductions, which in turn take a
-    third of the time of unfused TensorFlow ops); see
-    benchmarks/bench_custom_loop.py for the cost in a training loop.
+    With ``compiled``, XLA fuses the comparison, casts and reductions into one
+    pass over the activations; stacking ``|x|`` and ``x == 0`` into one float
+    tensor and reducing it once was the fastest form measured on CPU (about
+    2/3 of the time of separate integer and float64 reductions, which in turn
+    take a third of the time of unfused TensorFlow ops); see
+    benchmarks/bench_custom_loop.py for the cost in a training loop. XLA
+    compiles once per input shape (a fraction of a second), so eager calls,
+    whose shapes are free to change on every call, use the same ops unfused.
     """
-    if rank not in _fused_sums_by_rank:
+    key = (rank, compiled)
+    if key not in _fused_sums_by_key:
         tf = _tf()
         axes = [0] if rank == 2 else [0, 3]  # of the values stacked on axis 1
         reduce_axes = [0] if rank == 2 else [0, 2]
 
-        @tf.function(jit_compile=True, reduce_retracing=True, autograph=False)
+        @tf.function(jit_compile=compiled, reduce_retracing=True, autograph=False)
         def fused_sums(grouped):
             # float32 inputs (and narrower) accumulate in float32 within the
             # batch; float64 and integers in float64, so integer sums are exact.
@@ -245,8 +252,8 @@ def _fused_sums_fn(rank):
                 without_nonfinite,
             )
 
-        _fused_sums_by_rank[rank] = fused_sums
-    return _fused_sums_by_rank[rank]
+        _fused_sums_by_key[key] = fused_sums
+    return _fused_sums_by_key[key]
 
 
 def _reduce_validated(data, channels_first):
@@ -260,7 +267,8 @@ def _reduce_validated(data, channels_first):
     else:
         grouped = tf.reshape(data, tf.stack([-1, shape[-1]]))
         count = tf.shape(grouped, out_type=tf.int64)[0]
-    zeros, abs_sum, nonfinite = _fused_sums_fn(grouped.shape.rank)(grouped)
+    sums = _fused_sums_fn(grouped.shape.rank, compiled=not tf.executing_eagerly())
+    zeros, abs_sum, nonfinite = sums(grouped)
     return {"count": count, "zeros": zeros, "abs_sum": abs_sum, "nonfinite": nonfinite}
 
 

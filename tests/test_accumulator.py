@@ -121,7 +121,7 @@ def test_inside_tf_function_with_variables_created_on_first_trace(tmp_path, rng)
     batches = relu_batches(rng, [32, 32, 32, 9], units=6)
     accumulator = summary.Accumulator()
 
-    @tf.function
+    @tf.function(input_signature=[tf.TensorSpec([None, 6], tf.float32)])
     def train_step(x):
         hidden = tf.nn.relu(x)
         accumulator.update("relu", hidden)
