@@ -139,7 +139,15 @@ def logdir(tmp_path_factory):
 
 
 def subset(layer):
-    return {k: layer[k] for k in expected_layer("r", "t", [(0, 1, [0], [1.0], [0])])}
+    """The fields of a reported layer that :func:`expected_layer` computes."""
+    return {k: layer[k] for k in EXPECTED_FIELDS}
+
+
+EXPECTED_FIELDS = (
+    "run", "layer", "units", "steps", "first_step", "latest_step",
+    "dead_now", "dead_now_share", "dead_at_first_step", "dead_at_first_step_share",
+    "first_fully_dead_step", "dormant_now", "dormant_now_share",
+)
 
 
 def test_json_numbers_match_ground_truth(logdir):
