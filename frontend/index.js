@@ -103,8 +103,13 @@ export class App {
 
   selectedRuns() {
     const runs = sortedRuns(this.tags || {});
-    if (this.settings.runs == null) return runs.slice(0, DEFAULT_RUN_COUNT);
-    return runs.filter((run) => this.settings.runs.includes(run));
+    const chosen = this.settings.runs;
+    // A choice made for another logdir (same TensorBoard address) matches none of
+    // these runs: show the default rather than an empty page. "none" stays none.
+    if (chosen == null || (chosen.length > 0 && !runs.some((run) => chosen.includes(run)))) {
+      return runs.slice(0, DEFAULT_RUN_COUNT);
+    }
+    return runs.filter((run) => chosen.includes(run));
   }
 
   showError(error) {
@@ -255,16 +260,7 @@ export class App {
       run,
       layers: layersInModelOrder(this.tags[run]).map((tag) => {
         const panel = this.panels.get(JSON.stringify([run, tag]));
-        const a = panel && panel.series && panel.analysis && panel.settings === this.settings ? panel.analysis : null;
-        if (!a || panel.analysisKey !== `${this.settings.metric}|${this.settings.tau}|${this.settings.threshold}`) return { tag, pending: true };
-        const last = panel.series.steps.length - 1;
-        return {
-          tag,
-          units: panel.series.units,
-          gone: last >= 0 ? a.counts.gone[last] : 0,
-          nearlyDead: a.counts.nearlyDead && last >= 0 ? a.counts.nearlyDead[last] : null,
-          step: panel.series.steps[last],
-        };
+        return panel ? panel.latestCounts(this.settings) : { tag, pending: true };
       }),
     }));
     this.overviewHolder.replaceChildren(

@@ -29,6 +29,11 @@ export function goneLabel(metric) {
   return metric === METRIC_DORMANT ? "dormant" : "dead";
 }
 
+/** The settings an analysis depends on (sorting and zoom only change the drawing). */
+function analysisKey(settings) {
+  return `${settings.metric}|${settings.tau}|${settings.threshold}`;
+}
+
 export class LayerPanel {
   /** `tooltip` is the app's shared tooltip element. */
   constructor(run, tag, tooltip) {
@@ -110,7 +115,7 @@ export class LayerPanel {
       return;
     }
     performance.mark("deadrelu:draw:start");
-    const key = `${settings.metric}|${settings.tau}|${settings.threshold}`;
+    const key = analysisKey(settings);
     if (this.analysisKey !== key || !this.analysis) {
       this.analysis = analyze(series, settings, this.analysis);
       this.analysisKey = key;
@@ -202,6 +207,25 @@ export class LayerPanel {
         el("span", { class: "legend-item" }, el("span", { class: line.dashed ? "swatch-line dashed" : "swatch-line", style: { borderColor: line.color } }), line.label),
       ),
     );
+  }
+
+  /**
+   * The overview's numbers for this layer at its latest step under `settings`:
+   * {tag, units, gone, nearlyDead, revived, step}, or {tag, pending: true} while
+   * the data (or, for the dormant metric, mean |activation|) is still loading.
+   */
+  latestCounts(settings) {
+    const a = this.analysis;
+    if (!this.series || !a || this.analysisKey !== analysisKey(settings)) return { tag: this.tag, pending: true };
+    const last = this.series.steps.length - 1;
+    return {
+      tag: this.tag,
+      units: this.series.units,
+      gone: last >= 0 ? a.counts.gone[last] : 0,
+      nearlyDead: a.counts.nearlyDead && last >= 0 ? a.counts.nearlyDead[last] : null,
+      revived: a.revived.reduce((n, r) => n + r, 0),
+      step: this.series.steps[last],
+    };
   }
 
   /** The (row, col) of the canvas grid under a pointer event. */

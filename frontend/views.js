@@ -27,9 +27,9 @@ function number(label, value, { min, max, step, name }, onChange) {
   const input = el("input", { type: "number", name, min, max, step, value: String(value) });
   input.addEventListener("change", () => {
     const v = Number(input.value);
-    const ok = input.value !== "" && Number.isFinite(v) && v >= min && v <= max && !(name === "threshold" && v === 0);
+    const ok = input.value !== "" && Number.isFinite(v) && v >= min && v <= max;
     input.classList.toggle("invalid", !ok);
-    input.title = ok ? "" : `a number in ${name === "threshold" ? "(0, 1]" : `[${min}, ${max}]`}`;
+    input.title = ok ? "" : `a number from ${min} to ${max}`;
     if (ok) onChange(v);
   });
   return el("label", { class: "control" }, el("span", { class: "control-label", text: label }), input);
@@ -122,6 +122,7 @@ export function legend(settings) {
     dormant ? swatch(DEAD_RGB, `dormant (score ≤ ${settings.tau})`) : swatch(DEAD_RGB, "dead (zero on every input)"),
     dormant ? null : swatch(NEARLY_DEAD_RGB, `nearly dead (≥ ${settings.threshold})`),
     swatch(NO_DATA_RGB, "no data"),
+    el("span", { class: "legend-hint", text: "Drag across a heatmap to zoom, double-click to reset; hover a cell for its numbers." }),
   );
 }
 
@@ -162,8 +163,7 @@ export function downsampledNote(run, infos) {
 
 /**
  * The overview row: for every selected run, every layer's share of dead (or
- * dormant) units at its latest step. `rows` is [{run, layers: [{tag, units,
- * gone, nearlyDead, step} | {tag, pending: true}]}].
+ * dormant) units at its latest step. `rows` is [{run, layers: [LayerPanel.latestCounts()]}].
  */
 export function overview(rows, settings, onPick) {
   const word = settings.metric === METRIC_DORMANT ? "dormant" : "dead";
@@ -185,7 +185,10 @@ export function overview(rows, settings, onPick) {
             {
               class: "chip",
               dataset: { tag: layer.tag },
-              title: `step ${layer.step}: ${layer.gone} of ${layer.units} units ${word}` + (layer.nearlyDead != null ? `, ${layer.nearlyDead} nearly dead` : ""),
+              title:
+                `step ${layer.step}: ${layer.gone} of ${layer.units} units ${word}` +
+                (layer.nearlyDead != null ? `, ${layer.nearlyDead} nearly dead` : "") +
+                (layer.revived ? `; ${layer.revived} were ${word} earlier but are not now` : ""),
               on: { click: () => onPick(run, layer.tag) },
             },
             el("span", { class: "chip-name", text: layer.tag }),
@@ -196,6 +199,7 @@ export function overview(rows, settings, onPick) {
               el("span", { class: "bar-fill", style: { width: `${(100 * share).toFixed(1)}%`, background: cssRgb(DEAD_RGB) } }),
             ),
             el("span", { class: "chip-value", text: `${layer.gone}/${layer.units} · ${percent(layer.gone, layer.units)}` }),
+            layer.revived ? el("span", { class: "chip-revived", text: `${layer.revived} revived` }) : null,
           );
         }),
       ),

@@ -241,7 +241,7 @@ def test_tab_is_listed_and_shows_layers_in_order(servers, page):
         "6 units · 4 steps · 3 dead at step 30 (50.0%) · 3 nearly dead (≥ 0.99) · 1 revived"
     )
     chips = tab.locator(".overview-row[data-run=relu] .chip")
-    assert chips.all_inner_texts() == ["dense\n3/6 · 50.0%", "dense_1\n1/3 · 33.3%", "dense_2\n1/1000 · 0.1%"]
+    assert chips.all_inner_texts() == ["dense\n3/6 · 50.0%\n1 revived", "dense_1\n1/3 · 33.3%", "dense_2\n1/1000 · 0.1%"]
     assert page.errors == []
 
 

@@ -52,3 +52,12 @@ test("no frontend source parses strings as HTML", () => {
     }
   }
 });
+
+test("every frontend module imports (a syntax error would leave a blank tab)", async () => {
+  const dir = new URL("../../frontend/", import.meta.url);
+  for (const name of readdirSync(dir).filter((n) => n.endsWith(".js"))) {
+    await import(new URL(name, dir));
+  }
+  const { render } = await import(new URL("index.js", dir));
+  assert.equal(typeof render, "function");
+});
