@@ -344,7 +344,10 @@ class DeadReluMonitor(keras.callbacks.Callback):
         Records appear in model order whatever the order of this list.
       probe_data: None to count during training; otherwise the inputs to probe
         with (an array, a list/dict of arrays, or a tuple ``(x, y)`` as for
-        ``fit()``), of which the first ``probe_size`` rows are used.
+        ``fit()``), of which the first ``probe_size`` rows are used. A model
+        that is not built when ``fit()`` starts (a Sequential model without
+        ``keras.Input``, a subclassed model) is built by calling it on one
+        probe row.
       probe_size: Maximum number of probe rows (default 1024).
       update_freq: ``"epoch"`` to write once per epoch, or an int N to write
         every N training batches (with a probe: probe every N batches).
@@ -433,6 +436,7 @@ class DeadReluMonitor(keras.callbacks.Callback):
         self._batches_in_epoch = 0
         self._batches_since_write = 0
         if not self.counts_during_training:
+            self._build_from_probe()
             _check_probe_fits(model, self._probe_x)
         self._writer = tf.summary.create_file_writer(self.log_dir)
         starts_fresh = self._last_written_step is None or self._step > self._last_written_step
@@ -564,6 +568,21 @@ class DeadReluMonitor(keras.callbacks.Callback):
         return [result[tag] for tag in self._tags]
 
     # -- probing ------------------------------------------------------------
+
+    def _build_from_probe(self):
+        """Builds a model that fit() has not built yet with one probe row, as its first batch would.
+
+        Keras builds a Sequential model without ``keras.Input`` and a
+        subclassed model inside the first train step, after on_train_begin;
+        the probe before training needs the weights now.
+        """
+        if self.model.built:
+            return
+        one_row = keras.tree.map_structure(lambda array: array[:1], self._probe_x)
+        try:
+            self.model(one_row, training=False)
+        except (ValueError, TypeError, tf.errors.InvalidArgumentError) as e:
+            raise ValueError("probe_data does not fit model %r: %s" % (self.model.name, e)) from e
 
     def _run_probe(self):
         """Per-layer sums of the monitored layers' outputs over the probe rows."""

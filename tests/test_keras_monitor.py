@@ -435,6 +435,28 @@ def test_subclassed_model_gets_the_same_service(tmp_path):
         assert_record(probed[tag][-1][1], truth[tag][:12])
 
 
+def test_sequential_without_input_in_both_modes(tmp_path):
+    def unbuilt():
+        model = keras.Sequential([keras.layers.Dense(6, activation="relu", name="hidden"), keras.layers.Dense(1)])
+        return frozen(model)
+
+    x, y = data(16)
+    for mode, kwargs in (("train", {}), ("probe", {"probe_data": x[:8]})):
+        model = unbuilt()
+        model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[DeadReluMonitor(tmp_path / mode, **kwargs)])
+        hidden = dense(x, model.get_layer("hidden"), relu)
+        series = layer_records(tmp_path / mode)["hidden"]
+        assert [s for s, _ in series] == [0, 2]
+        assert_record(series[-1][1], hidden if mode == "train" else hidden[:8])
+
+
+def test_probe_data_that_cannot_build_the_model_is_refused(tmp_path):
+    model = frozen(Subclassed())
+    x, y = data(8)
+    with pytest.raises(ValueError, match="probe_data"):
+        model.fit(x, y, verbose=0, callbacks=[DeadReluMonitor(tmp_path, probe_data=[x, x])])
+
+
 class FunctionalReluInside(keras.Model):
     """Applies ReLU with keras.ops inside call(): no layer to watch."""
 
