@@ -258,6 +258,27 @@ def test_known_cells_have_the_colour_of_their_zero_fraction(servers, page):
     assert [pixel(frame, "relu", "dense", s, 2)[0] for s in range(4)] == [(247, 251, 255)] + [DEAD_RGB] * 3
 
 
+def test_sorting_reorders_unit_rows(servers, page):
+    tab, frame = open_tab(page, servers["data"])
+    dead = ZEROS == COUNT
+    # Death step index: first step from which the unit is dead at every later step (none: last).
+    alive_later = np.array([[not dead[t:, u].all() for u in range(dead.shape[1])] for t in range(len(STEPS))])
+    death = np.array([alive_later[:, u].argmin() if not alive_later[-1, u] else len(STEPS) for u in range(dead.shape[1])])
+    latest = np.where(dead[-1], 2.0, ZEROS[-1] / COUNT)
+    expected_orders = {
+        "death": list(np.lexsort((np.arange(6), death))),
+        "latest": list(np.lexsort((np.arange(6), -latest))),
+    }
+    assert expected_orders == {"death": [2, 3, 4, 0, 1, 5], "latest": [2, 3, 4, 1, 5, 0]}
+    for sort, order in expected_orders.items():
+        before = draw_count(frame)
+        tab.locator("select[name=sort]").select_option(sort)
+        wait_for_draws(frame, before)
+        for row, unit in enumerate(order):
+            for s in range(len(STEPS)):
+                assert pixel(frame, "relu", "dense", s, row)[0] == zero_fraction_rgb(ZEROS[s, unit], COUNT), (sort, row)
+
+
 def test_large_layer_aggregates_rows_and_zooms_into_units(servers, page):
     tab, frame = open_tab(page, servers["data"])
     rgb, (width, rows) = pixel(frame, "relu", "dense_2", 0, 0)
