@@ -452,3 +452,41 @@ def test_jobs_must_be_positive(logdir, capsys):
 def test_build_report_rejects_bad_arguments_by_name(logdir, kwargs, named):
     with pytest.raises(ValueError, match=named):
         report.build_report(logdir, **kwargs)
+
+
+def test_report_on_a_log_written_by_tensorflow(tmp_path):
+    """Records from the TF summary op (TF's C++ writer, a conv layer's channels as
+    units) give the counts a plain loop over the activations gives."""
+    import tensorflow as tf
+
+    from tensorboard_plugin_deadrelu import summary as summary_ops
+
+    rng = np.random.default_rng(3)
+    batches = []
+    for step in range(3):
+        x = rng.normal(size=(4, 3, 3, 5)).astype(np.float32)
+        x = np.maximum(x, 0)
+        x[..., 0] = 0  # channel 0 dead at every step
+        if step == 2:
+            x[..., 1] = 0  # channel 1 dies at the last step
+            x[0, 0, 0, 4] = 1e-4  # channel 4: alive but tiny
+            x[..., 4] = np.where(x[..., 4] == 1e-4, x[..., 4], 0)
+        batches.append(x)
+    writer = tf.summary.create_file_writer(str(tmp_path / "tf_run"))
+    with writer.as_default():
+        for step, x in enumerate(batches):
+            summary_ops.activations("conv", tf.constant(x), step=step)
+    writer.close()
+
+    code, out, err = run_main("report", str(tmp_path), "--json")
+    assert code == 0, err
+    [layer] = json.loads(out)["layers"]
+    latest = batches[-1].reshape(-1, 5)
+    dead_now = sum(1 for u in range(5) if all(v == 0 for v in latest[:, u]))
+    means = [float(np.abs(latest[:, u]).astype(np.float64).mean()) for u in range(5)]
+    layer_mean = sum(means) / 5
+    dormant = sum(1 for m in means if m / layer_mean <= TAU)
+    assert (layer["run"], layer["layer"], layer["units"], layer["steps"]) == ("tf_run", "conv", 5, 3)
+    assert (layer["dead_now"], layer["dead_at_first_step"]) == (dead_now, 1) == (2, 1)
+    assert layer["dormant_now"] == dormant == 3
+    assert layer["first_fully_dead_step"] is None
