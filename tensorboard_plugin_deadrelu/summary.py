@@ -449,9 +449,11 @@ class Accumulator:
           units: Optional mapping ``{layer_name: n_units}`` creating the
             variables now, in this order. Needed when :meth:`update` runs in a
             replica context (create the Accumulator under ``strategy.scope()``)
-            or in a ``tf.function`` traced more than once. Without it, each
-            layer's variables are created on its first update (eagerly, or on
-            the first trace of a ``tf.function``).
+            or when a layer is first updated in a later trace of a
+            ``tf.function`` (TensorFlow allows creating variables only on the
+            first trace). Without it, each layer's variables are created on
+            its first update (eagerly, or on the first trace of a
+            ``tf.function``).
           channels_first: Default for :meth:`update`: whether the units axis
             is axis 1 (``NCHW``) rather than the last.
           description: Optional markdown description of every written series.
