@@ -31,7 +31,7 @@ export function goneLabel(metric) {
 
 /** The settings an analysis depends on (sorting and zoom only change the drawing). */
 function analysisKey(settings) {
-  return `${settings.metric}|${settings.tau}|${settings.threshold}`;
+  return settings.metric === METRIC_DORMANT ? `dormant|${settings.tau}` : `zeros|${settings.threshold}`;
 }
 
 export class LayerPanel {
@@ -112,8 +112,10 @@ export class LayerPanel {
     if (!series) return;
     if (settings.metric === METRIC_DORMANT && !series.absSum) {
       this.summary.textContent = "loading mean |activation| for the dormant score…";
+      this.canvas.classList.add("stale");
       return;
     }
+    this.canvas.classList.remove("stale");
     performance.mark("deadrelu:draw:start");
     const key = analysisKey(settings);
     if (this.analysisKey !== key || !this.analysis) {

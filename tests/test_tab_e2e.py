@@ -3,8 +3,9 @@
 Event files are written with the numpy writer (``tests/eventfiles.write_records``);
 every expected colour and number is computed here from those arrays, independently
 of the frontend's code. One TensorBoard serves the data (``--load_fast=false``,
-``--samples_per_plugin deadrelu=10`` so that one run is downsampled), another an
-empty logdir; the browser is shared by the module.
+``--samples_per_plugin deadrelu=10`` so that one run is downsampled), one an
+empty logdir, one a copy of the "relu" run with the default (Rust) loader; the
+browser is shared by the module.
 """
 
 import json
@@ -112,7 +113,7 @@ def start_tensorboard(logdir, *flags):
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--host", "127.0.0.1",
-         "--port", str(port), "--load_fast=false", *flags],
+         "--port", str(port), *flags],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
@@ -147,16 +148,21 @@ def servers(tmp_path_factory):
     long_zeros = np.tile(ZEROS[:1], (15, 1))
     write_records(str(logdir / "long"), "dense", records(long_zeros, np.tile(ABS_SUM[:1], (15, 1)), list(range(15)), COUNT))
     empty = tmp_path_factory.mktemp("empty")
+    fast_logdir = tmp_path_factory.mktemp("fast")
+    write_records(str(fast_logdir / "relu"), "dense", records(ZEROS, ABS_SUM, STEPS, COUNT))
     data_process, data_url = start_tensorboard(
-        logdir, "--samples_per_plugin", "deadrelu=%d" % SAMPLE_LIMIT, "--reload_interval", "1"
+        logdir, "--load_fast=false", "--samples_per_plugin", "deadrelu=%d" % SAMPLE_LIMIT, "--reload_interval", "1"
     )
-    empty_process, empty_url = start_tensorboard(empty)
+    empty_process, empty_url = start_tensorboard(empty, "--load_fast=false")
+    fast_process, fast_url = start_tensorboard(fast_logdir, "--load_fast=true")
+    processes = (data_process, empty_process, fast_process)
     try:
         wait_until_serving(data_process, data_url, {"relu", XSS_RUN, "grow", "long"})
         wait_until_serving(empty_process, empty_url, set())
-        yield {"data": data_url, "empty": empty_url, "data_process": data_process, "logdir": logdir}
+        wait_until_serving(fast_process, fast_url, {"relu"})
+        yield {"data": data_url, "empty": empty_url, "fast": fast_url, "data_process": data_process, "logdir": logdir}
     finally:
-        for process in (data_process, empty_process):
+        for process in processes:
             process.kill()
             process.wait()
 
@@ -306,6 +312,13 @@ def test_large_layer_aggregates_rows_and_zooms_into_units(servers, page):
     assert pixel(frame, "relu", "dense_2", 1, WIDE_DEAD_UNIT - first - 1)[0] == scale_rgb(0.0)
     tab.locator(".panel[data-tag=dense_2] .link-button", has_text="reset zoom").click()
     assert pixel(frame, "relu", "dense_2", 0, 0)[1][1] == rows
+
+
+def test_default_fast_loader_draws_the_same_cells(servers, page):
+    _, frame = open_tab(page, servers["fast"])
+    for s, _ in enumerate(STEPS):
+        for u in range(ZEROS.shape[1]):
+            assert pixel(frame, "relu", "dense", s, u)[0] == zero_fraction_rgb(ZEROS[s, u], COUNT), (s, u)
 
 
 def test_hover_shows_the_cell_numbers_consistent_with_the_overview(servers, page):
