@@ -18,10 +18,9 @@ import urllib.request
 
 import numpy as np
 import pytest
+from playwright import sync_api as playwright_api
 
 from tests.eventfiles import write_records
-
-playwright_api = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -136,7 +135,7 @@ def wait_until_serving(process, url, expected_runs, timeout=90):
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory):
-    """{"data": url, "empty": url, "data_process": Popen, "logdir": path}; both killed at the end."""
+    """{"data", "empty", "fast": urls, "data_process": Popen, "logdir": path}; all killed at the end."""
     logdir = tmp_path_factory.mktemp("logs")
     write_records(str(logdir / "relu"), "dense", records(ZEROS, ABS_SUM, STEPS, COUNT))
     write_records(str(logdir / "relu"), "dense_1", records(ZEROS[:, :3], ABS_SUM[:, :3], STEPS, COUNT))
