@@ -73,8 +73,9 @@ export class App {
     this.messages = el("div", { class: "messages" });
     this.overviewHolder = el("div", { class: "overview-holder" });
     this.runsHolder = el("div", { class: "run-sections" });
+    this.toolbar = el("header", { class: "toolbar" }, this.runBar, this.controlBar, this.legendHolder);
     this.root.replaceChildren(
-      el("header", { class: "toolbar" }, this.runBar, this.controlBar, this.legendHolder),
+      this.toolbar,
       this.messages,
       this.overviewHolder,
       this.runsHolder,
@@ -133,6 +134,8 @@ export class App {
     this.tags = tags;
     this.messages.replaceChildren();
     const runs = sortedRuns(tags);
+    // Controls without data would only distract from the empty-state help.
+    this.toolbar.hidden = !runs.length;
     if (!runs.length) {
       this.selectorKey = this.sectionsKey = null;
       this.runBar.replaceChildren();

@@ -399,6 +399,7 @@ def test_empty_logdir_explains_how_to_start_logging(servers, page):
     assert "No Dead ReLU data found" in text
     assert "model.fit(x, y, callbacks=[DeadReluMonitor(log_dir)])" in text
     assert "from tensorboard_plugin_deadrelu.keras import DeadReluMonitor" in text
+    assert tab.locator("select[name=metric]").is_visible() is False  # no controls without data
 
 
 def test_reload_brings_new_steps_and_keeps_the_selection(servers, page):
