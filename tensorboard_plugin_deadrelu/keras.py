@@ -28,7 +28,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tensorboard_plugin_deadrelu import summary
+from tensorboard_plugin_deadrelu import metadata, summary
 
 logger = logging.getLogger(__name__)
 
@@ -565,6 +565,12 @@ class DeadReluMonitor(keras.callbacks.Callback):
 
     def _accumulated(self):
         result = self._accumulator.result()
+        for tag, layer in zip(self._tags, self._layers):
+            # Every record covers at least one batch, so a layer the train step
+            # calls has counted something (or, when its size was unknown, its
+            # sums were created by that call).
+            if tag not in result or result[tag]["count"] == 0:
+                raise _not_called(layer, self.model)
         return [result[tag] for tag in self._tags]
 
     # -- probing ------------------------------------------------------------
@@ -601,6 +607,8 @@ class DeadReluMonitor(keras.callbacks.Callback):
                 except (ValueError, TypeError, tf.errors.InvalidArgumentError) as e:
                     raise ValueError("probe_data does not fit model %r: %s" % (self.model.name, e)) from e
                 for index, layer_stats in enumerate(stats):
+                    if layer_stats is None:
+                        raise _not_called(self._layers[index], self.model)
                     layer_stats = {key: np.asarray(value) for key, value in layer_stats.items()}
                     totals[index] = _add_stats(totals[index], layer_stats)
         finally:
@@ -612,7 +620,8 @@ class DeadReluMonitor(keras.callbacks.Callback):
         tap = self._tap
         layers = self._layers
 
-        @tf.function(reduce_retracing=True)
+        # Plain Python over the layers, nothing for autograph to convert.
+        @tf.function(reduce_retracing=True, autograph=False)
         def probe(x):
             outputs = [[] for _ in layers]
 
@@ -624,10 +633,8 @@ class DeadReluMonitor(keras.callbacks.Callback):
             stats = []
             for layer, calls in zip(layers, outputs):
                 if not calls:
-                    raise ValueError(
-                        "layers: %r is not called by the forward pass of model %r"
-                        % (layer.name, model.name)
-                    )
+                    stats.append(None)  # reported outside, where it is not mistaken for bad probe_data
+                    continue
                 reduced = [summary.reduce_activations(call, _channels_first(layer)) for call in calls]
                 stats.append({key: tf.add_n([r[key] for r in reduced]) for key in reduced[0]})
             return stats
@@ -665,9 +672,8 @@ class DeadReluMonitor(keras.callbacks.Callback):
                     order=order,
                     **stats,
                 )
-                count = int(stats["count"])
-                dead = int(np.count_nonzero(np.asarray(stats["zeros"]) == count)) if count else 0
-                units = int(np.asarray(stats["zeros"]).shape[0])
+                record = metadata.Record(**stats)
+                dead, units = int(np.count_nonzero(record.dead)), record.units
                 share = dead / units if units else 0.0
                 tf.summary.scalar("deadrelu/%s/dead_fraction" % tag, share, step=step)
                 shares.append((tag, dead, units, share))
@@ -693,6 +699,13 @@ class DeadReluMonitor(keras.callbacks.Callback):
                     tag, 100 * share, dead, units, step, self.stop_above,
                 )
                 self.model.stop_training = True
+
+
+def _not_called(layer, model):
+    return ValueError(
+        "layers: %r is not called by the forward pass of model %r, so there is nothing to count"
+        % (layer.name, model.name)
+    )
 
 
 def _channels_first(layer):

@@ -450,11 +450,29 @@ def test_sequential_without_input_in_both_modes(tmp_path):
         assert_record(series[-1][1], hidden if mode == "train" else hidden[:8])
 
 
+# Keras warns about the failed build it tried itself; the error is what matters.
+@pytest.mark.filterwarnings("ignore:.*unbuilt state:UserWarning")
 def test_probe_data_that_cannot_build_the_model_is_refused(tmp_path):
     model = frozen(Subclassed())
     x, y = data(8)
     with pytest.raises(ValueError, match="probe_data"):
         model.fit(x, y, verbose=0, callbacks=[DeadReluMonitor(tmp_path, probe_data=[x, x])])
+
+
+class WithUnusedLayer(Subclassed):
+    def __init__(self):
+        super().__init__()
+        self.unused = keras.layers.Dense(3, activation="relu", name="unused")
+
+
+# Keras warns about the failed build it tried itself; the error is what matters.
+@pytest.mark.filterwarnings("ignore:.*unbuilt state:UserWarning")
+def test_a_layer_the_forward_pass_never_calls_is_named(tmp_path):
+    x, y = data(8)
+    for kwargs in ({}, {"probe_data": x}):
+        model = frozen(WithUnusedLayer())
+        with pytest.raises(ValueError, match="layers: 'unused' is not called"):
+            model.fit(x, y, verbose=0, callbacks=[DeadReluMonitor(tmp_path, **kwargs)])
 
 
 class FunctionalReluInside(keras.Model):
