@@ -173,6 +173,18 @@ def test_functional_conv_and_relu6_counts_with_steps_per_execution(tmp_path):
     assert records["conv"][0][1].count == 12 * 25  # step 0: the first call, two batches of 6
 
 
+def test_counting_inside_an_xla_compiled_train_step(tmp_path):
+    model = mlp()
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0), loss="mse", jit_compile=True)
+    assert model.jit_compile
+    x, y = data(20)
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[DeadReluMonitor(tmp_path)])
+    truth = mlp_activations(model, x)
+    for tag, series in layer_records(tmp_path).items():
+        assert [s for s, _ in series] == [0, 3]
+        assert_record(series[-1][1], truth[tag])
+
+
 def test_update_freq_writes_every_n_batches_with_exact_sums(tmp_path):
     model = frozen(mlp())
     x, y = data(40)  # 5 batches of 8 per epoch, 10 in all
