@@ -155,7 +155,7 @@ def modes(epochs, learning_rate, logdir):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=5, help="measured rounds per variant")
+    parser.add_argument("--rounds", type=int, default=8, help="measured rounds per variant")
     parser.add_argument("--modes", action="store_true", help="compare what the modes call dead instead")
     parser.add_argument("--epochs", type=int, default=5, help="epochs for --modes")
     parser.add_argument("--learning-rate", type=float, default=0.5, help="SGD learning rate for --modes")
