@@ -40,15 +40,26 @@ PLUGIN_NAME = "deadrelu"
 # with a version they do not know and say so.
 RECORD_VERSION = 1
 
-# What a series of records describes. Only activations exist so far; the field
-# lets later record kinds (e.g. gradients) share the plugin name.
+# What a series of records describes. Activations: the layer's output values.
+# Gradients: the values of d(loss)/d(pre-activation) of each unit on the same
+# probe inputs, in the same record layout (so a "dead" gradient unit got an
+# exactly-zero gradient on every probe input).
 KIND_ACTIVATIONS = "activations"
-KNOWN_KINDS = (KIND_ACTIVATIONS,)
+KIND_GRADIENTS = "gradients"
+KNOWN_KINDS = (KIND_ACTIVATIONS, KIND_GRADIENTS)
+
+# A layer's gradient series is tagged like its activation series plus this.
+GRADIENTS_TAG_SUFFIX = "/gradients"
 
 STAT_NAMES = ("count", "zeros", "abs_sum", "nonfinite")
 
 # Counts are stored as int32 while they fit, int64 beyond.
 INT32_LIMIT = np.iinfo(np.int32).max
+
+
+def gradients_tag(layer_tag):
+    """The tag of the gradient series belonging to the activation series ``layer_tag``."""
+    return layer_tag + GRADIENTS_TAG_SUFFIX
 
 
 class RecordError(ValueError):
