@@ -130,7 +130,7 @@ def test_summary_metadata_is_a_tensor_summary_of_this_plugin_with_its_header():
 
 def test_unknown_kind_is_rejected_naming_kind():
     with pytest.raises(ValueError, match="kind must be one of"):
-        metadata.create_summary_metadata(kind="gradients")
+        metadata.create_summary_metadata(kind="weights")
 
 
 @pytest.mark.parametrize(

@@ -140,11 +140,21 @@ def test_unknown_record_version_skips_the_whole_series_and_says_why(tmp_path):
 
 
 def test_unknown_kind_is_skipped(tmp_path):
-    content = json.dumps({"version": metadata.RECORD_VERSION, "kind": "gradients"}).encode()
-    write_raw(str(tmp_path / "run"), "grads", [(0, good_tensor(3))], content=content)
+    content = json.dumps({"version": metadata.RECORD_VERSION, "kind": "weights"}).encode()
+    write_raw(str(tmp_path / "run"), "weights", [(0, good_tensor(3))], content=content)
     _, provider = provider_for(str(tmp_path))
-    s = series.SeriesReader(provider, None).series(CTX, EID, "run", "grads")
-    assert "record kind 'gradients' is not known" in s.skipped[0].reason
+    s = series.SeriesReader(provider, None).series(CTX, EID, "run", "weights")
+    assert "record kind 'weights' is not known" in s.skipped[0].reason
+
+
+def test_gradient_kind_is_read_like_activations(tmp_path):
+    content = json.dumps({"version": metadata.RECORD_VERSION, "kind": "gradients"}).encode()
+    write_raw(str(tmp_path / "run"), "dense/gradients", [(0, good_tensor(3)), (1, good_tensor(3))], content=content)
+    _, provider = provider_for(str(tmp_path))
+    s = series.SeriesReader(provider, None).series(CTX, EID, "run", "dense/gradients")
+    assert s.skipped == ()
+    assert s.kind == "gradients" and s.summary()["kind"] == "gradients"
+    assert s.steps.tolist() == [0, 1] and s.units == 3
 
 
 def test_step_written_twice_keeps_newest(tmp_path):
