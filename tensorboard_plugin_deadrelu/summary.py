@@ -124,10 +124,11 @@ def reduce_activations_np(data, channels_first=False):
     }
 
 
-def stats_pb(name, count, zeros, abs_sum, nonfinite, description=None, order=None):
+def stats_pb(name, count, zeros, abs_sum, nonfinite, description=None, order=None, kind=metadata.KIND_ACTIVATIONS):
     """Builds a record ``Summary`` from sums that were already reduced.
 
-    ``order`` is the layer's position in its model (see
+    ``order`` is the layer's position in its model and ``kind`` what the sums
+    describe, one of :data:`metadata.KNOWN_KINDS` (see
     :func:`metadata.create_summary_metadata`).
     """
     _check_name(name)
@@ -137,7 +138,7 @@ def stats_pb(name, count, zeros, abs_sum, nonfinite, description=None, order=Non
     summary = summary_pb2.Summary()
     summary.value.add(
         tag=name,
-        metadata=metadata.create_summary_metadata(description, order=order),
+        metadata=metadata.create_summary_metadata(description, kind=kind, order=order),
         tensor=tensor,
     )
     return summary
