@@ -6,7 +6,8 @@ what goes wrong into a JSON error. Routes (under ``/data/plugin/deadrelu/``):
 
 * ``GET tags``                          every run and layer with its shape;
 * ``GET heatmap?run=&tag=[&format=binary&field=]`` one layer's per-unit sums;
-* ``GET overview?run=[&threshold=]``    per layer and step: dead unit counts;
+* ``GET overview?run=[&threshold=]``    per layer and step: dead unit counts
+  (and units with an exactly-zero gradient when the layer has a gradient series);
 * ``GET static/<file>``                 the tab's ES module.
 """
 
@@ -15,6 +16,7 @@ import importlib.util
 import os
 import re
 
+import numpy as np
 from werkzeug import wrappers
 
 from tensorboard import errors
@@ -68,10 +70,30 @@ def model_order_key(series):
     return (series.order is None, series.order if series.order is not None else 0, _natural_key(series.tag))
 
 
-def overview_layer(series, threshold):
-    """One layer's entry of the ``overview`` route."""
-    dead = analysis.dead_mask(series.count, series.zeros)
+def gradient_overview(series):
+    """The ``gradients`` object of a layer's overview entry, from its gradient series.
+
+    Per step: how many units got an exactly-zero gradient on every probe input
+    (the dead definition applied to the gradient record), and the layer's mean
+    over units of mean |d(loss)/d(pre-activation)| (None when no unit saw a
+    finite gradient), which shows a vanishing gradient of the whole layer.
+    """
+    means = analysis.mean_abs(series.count, series.abs_sum, series.nonfinite)
+    seen = ~np.isnan(means)
+    per_step = np.divide(np.where(seen, means, 0.0).sum(axis=1), seen.sum(axis=1), out=np.full(series.num_steps, np.nan), where=seen.any(axis=1))
     return {
+        "tag": series.tag,
+        "steps": series.steps.tolist(),
+        "count": series.count.tolist(),
+        "zero": analysis.dead_counts(series.count, series.zeros).tolist(),
+        "mean_abs": [None if np.isnan(m) else float(m) for m in per_step],
+    }
+
+
+def overview_layer(series, threshold, gradients=None):
+    """One layer's entry of the ``overview`` route; ``gradients`` its gradient series, if any."""
+    dead = analysis.dead_mask(series.count, series.zeros)
+    entry = {
         "tag": series.tag,
         "units": series.units,
         "steps": series.steps.tolist(),
@@ -82,6 +104,9 @@ def overview_layer(series, threshold):
         "death_step": analysis.death_steps(series.steps, dead),
         "revived": analysis.revived(dead).tolist(),
     }
+    if gradients is not None:
+        entry["gradients"] = gradient_overview(gradients)
+    return entry
 
 
 class _BadRequest(Exception):
@@ -182,21 +207,30 @@ class DeadReluPlugin(base_plugin.TBPlugin):
         runs = self._reader.all_series(ctx, eid, runs=[run])
         if not runs.get(run):
             raise series_lib.UnknownSeriesError("run %r has no Dead ReLU data" % (run,))
-        layers = sorted(runs[run].values(), key=model_order_key)
+        tags = runs[run]
+        # Gradient series belong to their activation layer's entry, not a layer of their own.
+        layers = sorted((s for s in tags.values() if s.kind != metadata.KIND_GRADIENTS), key=model_order_key)
         body = {
             "run": run,
             "threshold": threshold,
-            "layers": [self._overview_layer(s, threshold) for s in layers],
+            "layers": [self._overview_layer(s, threshold, self._gradients_of(tags, s)) for s in layers],
         }
         return http_util.json_response(request, body)
 
     @staticmethod
-    def _overview_layer(series, threshold):
+    def _gradients_of(tags, series):
+        gradients = tags.get(metadata.gradients_tag(series.tag))
+        return gradients if gradients is not None and gradients.kind == metadata.KIND_GRADIENTS else None
+
+    @staticmethod
+    def _overview_layer(series, threshold, gradients):
         # Series are immutable per data version, so the result can live on it;
-        # only the last threshold, so a threshold slider cannot grow it.
+        # only the last threshold, so a threshold slider cannot grow it. The
+        # gradient series object is part of the key: a new version is a new object.
+        key = (threshold, gradients)
         cached = series.memo.get("overview")
-        if cached is None or cached[0] != threshold:
-            cached = series.memo["overview"] = (threshold, overview_layer(series, threshold))
+        if cached is None or cached[0] != key:
+            cached = series.memo["overview"] = (key, overview_layer(series, threshold, gradients))
         return cached[1]
 
     @wrappers.Request.application

@@ -4,6 +4,7 @@ Event files are real (numpy writer, and one file from the TF summary op); every
 number is compared exactly with counts computed here from the activations.
 """
 
+import dataclasses
 import json
 import os
 
@@ -22,6 +23,7 @@ from tensorboard.summary.writer.event_file_writer import EventFileWriter
 from tensorboard.util import tensor_util
 
 from tensorboard_plugin_deadrelu import encoding, loader, metadata, plugin, summary
+from tensorboard_plugin_deadrelu import series as series_lib
 
 ROOT = "/data/plugin/deadrelu/"
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -354,3 +356,120 @@ def test_users_samples_per_plugin_wins():
 def test_sample_limit_zero_means_every_step_kept():
     assert plugin.sample_limit_from(base_plugin.TBContext(sampling_hints={"deadrelu": 0})) is None
     assert plugin.sample_limit_from(base_plugin.TBContext(sampling_hints={"deadrelu": 50})) == 50
+
+
+# --------------------------------------------------------------------------
+# gradient series (kind "gradients", tag "<layer>/gradients")
+
+GRAD_UNITS = 4
+GRAD_STEPS = [0, 1, 2]
+
+
+def gradients(rng, step, batch=10):
+    """d(loss)/d(pre-activation) on the probe: unit 0 dead (always exactly 0), unit 1 zero
+    on the first `step` inputs, unit 2 tiny but never zero (SELU-like), unit 3 one NaN at step 2."""
+    g = rng.normal(size=(batch, GRAD_UNITS)).astype(np.float32)
+    g[:, 0] = 0.0
+    g[:step, 1] = 0.0
+    g[:, 2] = 1e-6 * (np.abs(g[:, 2]) + 1)
+    if step == 2:
+        g[3, 3] = np.nan
+    return g
+
+
+def grad_truth(g):
+    """The record sums of gradient values, computed here: abs_sum over finite values only."""
+    finite = np.isfinite(g)
+    return {
+        "count": g.shape[0],
+        "zeros": np.count_nonzero(g == 0, axis=0),
+        "abs_sum": np.where(finite, np.abs(g), 0).astype(np.float64).sum(axis=0).astype(np.float32),
+        "nonfinite": np.count_nonzero(~finite, axis=0),
+    }
+
+
+@pytest.fixture(scope="module")
+def grad_logdir(tmp_path_factory):
+    """Run "net": layer "dense" with a gradient series, layer "dense_1" without one."""
+    root = tmp_path_factory.mktemp("grads")
+    rng = np.random.default_rng(11)
+    acts = [activations(rng, step, GRAD_UNITS) for step in GRAD_STEPS]
+    grads = [gradients(rng, step) for step in GRAD_STEPS]
+    events = []
+    for step in GRAD_STEPS:
+        events.append((step, summary.stats_pb("dense", order=0, **summary.reduce_activations_np(acts[step]))))
+        events.append((step, summary.stats_pb("dense_1", order=1, **summary.reduce_activations_np(acts[step]))))
+        events.append(
+            (
+                step,
+                summary.stats_pb(
+                    metadata.gradients_tag("dense"), kind=metadata.KIND_GRADIENTS, **summary.reduce_activations_np(grads[step])
+                ),
+            )
+        )
+    write_events(str(root / "net"), events)
+    return str(root), grads
+
+
+@pytest.fixture(scope="module")
+def grad_client(grad_logdir):
+    return make_client(grad_logdir[0])[0]
+
+
+def test_gradient_series_are_listed_with_their_kind(grad_client):
+    body = get_json(grad_client, "tags")
+    assert set(body["net"]) == {"dense", "dense_1", "dense/gradients"}
+    assert body["net"]["dense/gradients"]["kind"] == "gradients"
+    assert body["net"]["dense/gradients"]["units"] == GRAD_UNITS and body["net"]["dense/gradients"]["steps"] == 3
+    assert body["net"]["dense"]["kind"] == "activations"
+
+
+def test_gradient_heatmap_json_and_binary_equal_numpy(grad_client, grad_logdir):
+    _, grads = grad_logdir
+    expected = {name: np.stack([grad_truth(g)[name] for g in grads]) for name in ("zeros", "abs_sum", "nonfinite")}
+    # Spelled out: unit 0 is exactly zero on all 10 inputs, unit 1 on `step` of them, unit 2 never.
+    assert expected["zeros"][:, :3].tolist() == [[10, 0, 0], [10, 1, 0], [10, 2, 0]]
+    assert expected["nonfinite"][:, 3].tolist() == [0, 0, 1]
+    body = get_json(grad_client, "heatmap?run=net&tag=dense/gradients")
+    assert body["tag"] == "dense/gradients" and body["steps"] == GRAD_STEPS and body["count"] == [10] * 3
+    assert body["zeros"] == expected["zeros"].tolist()
+    assert body["nonfinite"] == expected["nonfinite"].tolist()
+    assert body["abs_sum"] == expected["abs_sum"].astype(np.float64).tolist()
+    for field in encoding.BINARY_FIELDS:
+        response = grad_client.get(ROOT + "heatmap?run=net&tag=dense/gradients&format=binary&field=" + field)
+        assert response.status_code == 200 and response.mimetype == "application/octet-stream"
+        header, array = encoding.decode_binary(response.get_data())
+        assert header["tag"] == "dense/gradients" and header["shape"] == [3, GRAD_UNITS]
+        np.testing.assert_array_equal(array, expected[field])
+
+
+def test_overview_adds_gradients_to_the_layer_that_has_them(grad_client, grad_logdir):
+    _, grads = grad_logdir
+    body = get_json(grad_client, "overview?run=net")
+    assert [layer["tag"] for layer in body["layers"]] == ["dense", "dense_1"]  # no layer of its own
+    assert "gradients" not in body["layers"][1]
+    g = body["layers"][0]["gradients"]
+    t = [grad_truth(x) for x in grads]
+    zero = [int(np.count_nonzero(s["zeros"] == s["count"])) for s in t]
+    assert zero == [1, 1, 1]  # unit 0
+    # Layer mean over units of the mean |gradient| over each unit's finite values, in float64
+    # from the float32 sums on disk.
+    mean_abs = [
+        float(np.mean(s["abs_sum"].astype(np.float64) / (s["count"] - s["nonfinite"]))) for s in t
+    ]
+    assert g == {"tag": "dense/gradients", "steps": GRAD_STEPS, "count": [10] * 3, "zero": zero, "mean_abs": mean_abs}
+
+
+def test_gradient_overview_is_null_where_no_unit_saw_a_finite_gradient():
+    grads = series_lib.Series(
+        run="r", tag="d/gradients", description="", kind=metadata.KIND_GRADIENTS, order=None,
+        steps=np.array([0, 1]), wall_times=np.zeros(2), count=np.array([2, 2]),
+        zeros=np.array([[0, 2], [0, 0]], np.uint8), abs_sum=np.array([[0, 0], [3, 1]], np.float32),
+        nonfinite=np.array([[2, 0], [0, 0]], np.uint8), skipped=(), sample_limit=None, downsampled=False,
+    )
+    # Step 0: unit 0 saw only NaN/Inf, unit 1 only zeros -> mean 0 over the one unit seen.
+    assert plugin.gradient_overview(grads) == {
+        "tag": "d/gradients", "steps": [0, 1], "count": [2, 2], "zero": [1, 0], "mean_abs": [0.0, 1.0],
+    }
+    all_nonfinite = dataclasses.replace(grads, nonfinite=np.array([[2, 2], [0, 0]], np.uint8), zeros=np.zeros((2, 2), np.uint8))
+    assert plugin.gradient_overview(all_nonfinite)["mean_abs"] == [None, 1.0]
