@@ -7,6 +7,7 @@
  * need, and hands drawing to the panels.
  */
 
+import { GRAD_MAGNITUDE, GRAD_ZEROS, panelLayers } from "./gradients.js";
 import { listenForReloads } from "./host.js";
 import { Api, ApiError, layersInModelOrder, sortedRuns } from "./model.js";
 import { LayerPanel } from "./panel.js";
@@ -27,6 +28,7 @@ export const DEFAULT_SETTINGS = Object.freeze({
   threshold: DEFAULT_THRESHOLD,
   sort: SORT_INDEX,
   chartScale: "count",
+  gradient: GRAD_ZEROS,
 });
 
 /** Settings from localStorage, falling back field by field to the defaults. */
@@ -44,6 +46,7 @@ function loadSettings(storage) {
   if (Number.isFinite(saved.threshold) && saved.threshold > 0 && saved.threshold <= 1) s.threshold = saved.threshold;
   if ([SORT_INDEX, SORT_DEATH, SORT_LATEST].includes(saved.sort)) s.sort = saved.sort;
   if (["count", "percent"].includes(saved.chartScale)) s.chartScale = saved.chartScale;
+  if ([GRAD_ZEROS, GRAD_MAGNITUDE].includes(saved.gradient)) s.gradient = saved.gradient;
   return s;
 }
 
@@ -155,6 +158,9 @@ export class App {
         }),
       );
     }
+    // The gradient colour control only matters when some shown layer has gradients.
+    const gradientControl = this.controlBar.querySelector(".gradient-control");
+    if (gradientControl) gradientControl.hidden = !this.selectedRuns().some((run) => panelLayers(tags[run], Object.keys(tags[run])).some((l) => l.gradientTag));
     await this.showRuns(generation);
   }
 
@@ -162,9 +168,10 @@ export class App {
   async showRuns(generation) {
     const selected = this.selectedRuns();
     const loads = [];
+    const gradientLoads = [];
     const layout = selected.map((run) => {
       const infos = this.tags[run];
-      const panels = layersInModelOrder(infos).map((tag) => {
+      const panels = panelLayers(infos, layersInModelOrder(infos)).map(({ tag, gradientTag }) => {
         const key = JSON.stringify([run, tag]);
         let panel = this.panels.get(key);
         if (!panel) {
@@ -174,6 +181,10 @@ export class App {
         const info = infos[tag];
         const stale = !panel.series || panel.info?.last_step !== info.last_step || panel.info?.steps !== info.steps || panel.info?.units !== info.units;
         if (stale) loads.push(() => this.load(panel, info, generation));
+        panel.setGradientTag(gradientTag);
+        if (gradientTag && (stale || panel.gradientStale(infos[gradientTag]))) {
+          gradientLoads.push(() => this.loadGradients(panel, infos[gradientTag], generation));
+        }
         return panel;
       });
       return { run, infos, panels };
@@ -201,9 +212,13 @@ export class App {
     if (generation !== this.generation) return;
     this.setState("ready");
     this.updateOverview();
+    // Gradients come after the activation heatmaps are drawn, and after the
+    // activations' own details, which the tooltip and the dormant metric need.
     const details = [...this.visiblePanels()].filter((p) => p.series && !p.series.absSum);
     await runPool(details.map((panel) => () => this.loadDetails(panel, generation)), 2);
     if (generation === this.generation) this.root.dataset.details = "loaded";
+    await runPool(gradientLoads, 2);
+    if (generation === this.generation) this.root.dataset.gradients = "loaded";
   }
 
   *visiblePanels() {
@@ -245,6 +260,21 @@ export class App {
     }
   }
 
+  /** Loads a layer's gradient series (every field: both colourings and the tooltip need them) and draws it. */
+  async loadGradients(panel, info, generation) {
+    if (!panel.series) return; // the layer itself did not load; its note says why
+    try {
+      const series = await this.api.series(panel.run, panel.gradientTag);
+      await this.api.loadDetails(series);
+      if (generation !== this.generation) return;
+      panel.setGradient(series, info);
+      panel.drawGradient(this.settings);
+    } catch (error) {
+      panel.gradCaption.textContent = `Could not load the gradients of this layer: ${error.message}`;
+      panel.gradCaption.classList.add("error");
+    }
+  }
+
   changeSettings(change) {
     Object.assign(this.settings, change);
     this.saveSettings();
@@ -261,7 +291,7 @@ export class App {
   updateOverview() {
     const rows = this.selectedRuns().map((run) => ({
       run,
-      layers: layersInModelOrder(this.tags[run]).map((tag) => {
+      layers: panelLayers(this.tags[run], layersInModelOrder(this.tags[run])).map(({ tag }) => {
         const panel = this.panels.get(JSON.stringify([run, tag]));
         return panel ? panel.latestCounts(this.settings) : { tag, pending: true };
       }),

@@ -1,14 +1,17 @@
 /**
  * One layer's panel: heads-up numbers, the heatmap (with aggregation of large
- * layers, drag-to-zoom and a hover tooltip), its axes, and the line chart of dead
- * units per step.
+ * layers, drag-to-zoom and a hover tooltip), its axes, the line chart of dead
+ * units per step and, when the layer has a gradient series, a second heatmap of
+ * its gradients with the same rows and columns.
  */
 
 import { chartLines, drawChart } from "./chart.js";
 import { el, percent } from "./dom.js";
+import { GRAD_MAGNITUDE, alignSteps, gradientSeverity, logRange, meanAbs, zeroGradientCounts } from "./gradients.js";
 import { drawAxis, evenTicks, niceTicks, paint, putPixels } from "./heatmap.js";
 import {
   METRIC_DORMANT,
+  METRIC_ZEROS,
   SORT_INDEX,
   aggregate,
   analyze,
@@ -16,6 +19,7 @@ import {
   unitOrder,
   worstCell,
 } from "./stats.js";
+import { gradientLegend } from "./views.js";
 
 const Y_AXIS_WIDTH = 56;
 const MIN_PLOT_HEIGHT = 96;
@@ -58,15 +62,56 @@ export class LayerPanel {
     this.chart = document.createElementNS("http://www.w3.org/2000/svg", "svg");
     this.chartLegend = el("div", { class: "chart-legend" });
     this.note = el("div", { class: "panel-note", hidden: "" });
+
+    // The gradient view: hidden until the layer has a gradient series.
+    this.gradientTag = null;
+    this.gradient = null; // {info, series, means, range, zeroCounts, align, severity, severityKey}
+    this.gradCanvas = el("canvas", { class: "grad-heatmap", dataset: { run, tag } });
+    this.gradYAxis = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    this.gradYAxis.setAttribute("width", Y_AXIS_WIDTH);
+    this.gradCaption = el("div", { class: "grad-caption", text: "gradients: loading…" });
+    this.gradLegend = el("div", { class: "grad-legend" });
+    this.gradParts = [el("div"), el("div", { class: "grad-head" }, this.gradCaption, this.gradLegend), this.gradYAxis, el("div", { class: "plot" }, this.gradCanvas)];
+    for (const part of this.gradParts) part.hidden = true;
+
     this.element = el(
       "section",
       { class: "panel", dataset: { run, tag } },
       el("div", { class: "panel-head" }, this.title, this.resetButton),
       this.summary,
       this.note,
-      el("div", { class: "panel-grid" }, this.yAxis, this.plot, el("div"), this.xAxis, el("div"), this.chart, el("div"), this.chartLegend),
+      el("div", { class: "panel-grid" }, this.yAxis, this.plot, ...this.gradParts, el("div"), this.xAxis, el("div"), this.chart, el("div"), this.chartLegend),
     );
     this.installPointer();
+    this.installGradientPointer();
+  }
+
+  /** Sets the tag of the layer's gradient series (null: none), showing or hiding the gradient view. */
+  setGradientTag(gradientTag) {
+    if (gradientTag === this.gradientTag) return;
+    this.gradientTag = gradientTag;
+    this.gradient = null;
+    this.gradCanvas.dataset.tag = gradientTag || "";
+    this.gradCaption.textContent = "gradients: loading…";
+    this.gradLegend.replaceChildren();
+    for (const part of this.gradParts) part.hidden = gradientTag == null;
+  }
+
+  /** Whether the gradient series must be (re)loaded for TensorBoard's listing `info` of it. */
+  gradientStale(info) {
+    const old = this.gradient?.info;
+    return !old || old.last_step !== info.last_step || old.steps !== info.steps || old.units !== info.units;
+  }
+
+  /** Sets the gradient series (zeros, absSum and nonfinite all loaded) and its listing `info`. */
+  setGradient(series, info) {
+    if (series.units !== this.series?.units) {
+      this.gradCaption.textContent = `gradients: ${series.units} units, but the layer has ${this.series?.units}; not shown`;
+      this.gradient = null;
+      return;
+    }
+    const means = meanAbs(series);
+    this.gradient = { info, series, means, range: logRange(means), zeroCounts: zeroGradientCounts(series), align: null, severity: null, severityKey: null };
   }
 
   /** Sets new data; keeps the zoom where it still makes sense. */
@@ -74,6 +119,7 @@ export class LayerPanel {
     const old = this.series;
     this.series = series;
     this.analysis = null;
+    if (this.gradient) this.gradient.align = this.gradient.severity = null;
     if (this.view && old) {
       const v = this.view;
       const steps = series.steps.length;
@@ -146,10 +192,47 @@ export class LayerPanel {
     this.drawAxes(settings);
     this.drawSummary(settings);
     this.drawChart(settings);
+    this.drawGradient(settings);
     this.resetButton.hidden = this.view == null;
     this.element.dataset.drawn = "true";
     this.canvas.dataset.rows = rows;
     this.canvas.dataset.cols = cols;
+  }
+
+  /**
+   * Draws the gradient heatmap with the activation heatmap's unit order, view and
+   * grid size (so its rows and columns line up), coloured by settings.gradient.
+   */
+  drawGradient(settings) {
+    const g = this.gradient;
+    if (!g || !this.layout || !this.order) return;
+    performance.mark("deadrelu:gradients:start");
+    this.gradCaption.classList.remove("error");
+    const series = this.series;
+    if (!g.align) g.align = alignSteps(series.steps, g.series.steps);
+    const mode = settings.gradient;
+    if (g.severityKey !== mode || !g.severity) {
+      g.severity = gradientSeverity(g.series, g.align, mode, g.means, g.range);
+      g.severityKey = mode;
+    }
+    const { view, rows, cols, height } = this.layout;
+    const grid = view.unitEnd > view.unitStart && view.stepEnd > view.stepStart ? aggregate(g.severity, series.units, this.order, view, rows, cols) : new Float32Array(rows * cols).fill(NaN);
+    // Only the zero share marks "nearly" cells, like the zero fraction of activations.
+    putPixels(this.gradCanvas, paint(grid, mode === GRAD_MAGNITUDE ? GRAD_MAGNITUDE : METRIC_ZEROS, settings.threshold), rows, cols);
+    this.gradCanvas.style.height = `${height}px`;
+    this.gradCanvas.dataset.rows = rows;
+    this.gradCanvas.dataset.cols = cols;
+    this.gradYAxis.replaceChildren(...this.yAxis.cloneNode(true).childNodes);
+    this.gradYAxis.setAttribute("height", height);
+    const last = g.series.steps.length - 1;
+    this.gradCaption.textContent =
+      last >= 0
+        ? `∂loss/∂pre-activation on the probe inputs: ${g.zeroCounts[last]} of ${g.series.units} units got exactly 0 on every input at step ${g.series.steps[last]}`
+        : "∂loss/∂pre-activation: no records";
+    this.gradLegend.replaceChildren(gradientLegend(mode, g.range, settings.threshold));
+    this.element.dataset.gradientsDrawn = mode;
+    performance.mark("deadrelu:gradients:end");
+    performance.measure(`deadrelu:gradients ${this.run}/${this.tag}`, "deadrelu:gradients:start", "deadrelu:gradients:end");
   }
 
   drawAxes(settings) {
@@ -230,9 +313,9 @@ export class LayerPanel {
     };
   }
 
-  /** The (row, col) of the canvas grid under a pointer event. */
-  cellAt(event) {
-    const rect = this.canvas.getBoundingClientRect();
+  /** The (row, col) of the canvas grid under a pointer event (both heatmaps share the grid). */
+  cellAt(event, canvas = this.canvas) {
+    const rect = canvas.getBoundingClientRect();
     const { rows, cols } = this.layout;
     const col = Math.min(cols - 1, Math.max(0, Math.floor(((event.clientX - rect.left) / rect.width) * cols)));
     const row = Math.min(rows - 1, Math.max(0, Math.floor(((event.clientY - rect.top) / rect.height) * rows)));
@@ -265,6 +348,16 @@ export class LayerPanel {
     this.canvas.addEventListener("dblclick", () => this.resetZoom());
   }
 
+  installGradientPointer() {
+    this.gradCanvas.addEventListener("mousemove", (event) => {
+      if (this.layout && this.gradient?.severity) this.showTooltip(event, this.gradCanvas);
+    });
+    this.gradCanvas.addEventListener("mouseleave", () => {
+      this.tooltip.hidden = true;
+    });
+    this.gradCanvas.addEventListener("dblclick", () => this.resetZoom());
+  }
+
   showBrush(start, event) {
     const rect = this.plot.getBoundingClientRect();
     const x0 = Math.min(start.x, event.clientX) - rect.left;
@@ -294,11 +387,14 @@ export class LayerPanel {
     this.draw(this.settings);
   }
 
-  /** The numbers behind the cell under the pointer, as lines of [label, value]. */
-  describeCell(row, col) {
+  /**
+   * The numbers behind the cell under the pointer, as lines of [label, value].
+   * `severity` is what the hovered heatmap aggregated (its worst cell is described).
+   */
+  describeCell(row, col, severity = this.analysis.severity) {
     const s = this.series;
     const { view, rows, cols } = this.layout;
-    const { unit, stepIndex } = worstCell(this.analysis.severity, s.units, this.order, view, rows, cols, row, col);
+    const { unit, stepIndex } = worstCell(severity, s.units, this.order, view, rows, cols, row, col);
     const i = stepIndex * s.units + unit;
     const count = s.count[stepIndex];
     const zeros = s.zeros[i];
@@ -325,15 +421,36 @@ export class LayerPanel {
     const death = this.analysis.deathIdx[unit];
     lines.push([`${word} since step`, death >= 0 ? String(s.steps[death]) : `not ${word} at the latest step`]);
     lines.push(["revived", this.analysis.revived[unit] ? `yes (was ${word}, is not at the latest step)` : "no"]);
+    if (this.gradientTag) lines.push(...this.describeGradient(unit, stepIndex));
     const binUnits = (view.unitEnd - view.unitStart) / rows;
     const binSteps = (view.stepEnd - view.stepStart) / cols;
     if (binUnits > 1 || binSteps > 1) lines.push(["cell", "aggregated: showing its worst unit/step (drag to zoom)"]);
     return lines;
   }
 
-  showTooltip(event) {
-    const { row, col } = this.cellAt(event);
-    const lines = this.describeCell(row, col);
+  /** Tooltip lines of the gradient of `unit` at activation step index `stepIndex`. */
+  describeGradient(unit, stepIndex) {
+    const g = this.gradient;
+    if (!g || !g.align) return [["gradient", "loading…"]];
+    const gs = g.align[stepIndex];
+    if (gs < 0) return [["gradient", "no gradient record at this step"]];
+    const i = gs * g.series.units + unit;
+    const count = g.series.count[gs];
+    const zeros = g.series.zeros[i];
+    const mean = g.means[i];
+    const lines = [
+      ["gradient zeros / count", `${zeros} / ${count}`],
+      ["zero-gradient share", count > 0 ? (zeros / count).toFixed(4) : "no data"],
+      ["mean |∂loss/∂pre-act.|", Number.isNaN(mean) ? "no finite value" : formatNumber(mean)],
+    ];
+    if (g.series.nonfinite[i] > 0) lines.push(["NaN/Inf gradients", String(g.series.nonfinite[i])]);
+    return lines;
+  }
+
+  showTooltip(event, canvas = this.canvas) {
+    const onGradient = canvas === this.gradCanvas;
+    const { row, col } = this.cellAt(event, canvas);
+    const lines = this.describeCell(row, col, onGradient ? this.gradient.severity : this.analysis.severity);
     this.tooltip.replaceChildren(
       ...lines.map(([k, v]) => el("div", { class: "tooltip-row" }, el("span", { class: "tooltip-key", text: k }), el("span", { class: "tooltip-value", text: v }))),
     );

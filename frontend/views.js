@@ -5,6 +5,7 @@
 
 import { DEAD_RGB, NEARLY_DEAD_RGB, NO_DATA_RGB, SCALE_STOPS, cssRgb } from "./colors.js";
 import { el, percent } from "./dom.js";
+import { GRAD_MAGNITUDE, GRAD_ZEROS, magnitudeAt } from "./gradients.js";
 import { DORMANT_SCORE_CAP, METRIC_DORMANT, METRIC_ZEROS, SORT_DEATH, SORT_INDEX, SORT_LATEST } from "./stats.js";
 
 /** The line a user adds to Keras training to get data into this tab. */
@@ -69,6 +70,17 @@ export function controls(settings, on) {
     (v) => on({ sort: v }),
     "sort",
   );
+  const gradient = select(
+    "gradient colour",
+    settings.gradient,
+    [
+      [GRAD_ZEROS, "share of zero gradient"],
+      [GRAD_MAGNITUDE, "mean |∂loss/∂pre-activation| (log)"],
+    ],
+    (v) => on({ gradient: v }),
+    "gradient",
+  );
+  gradient.classList.add("gradient-control");
   const chart = select(
     "chart",
     settings.chartScale,
@@ -79,7 +91,7 @@ export function controls(settings, on) {
     (v) => on({ chartScale: v }),
     "chartScale",
   );
-  return el("div", { class: "controls" }, metric, threshold, tau, sort, chart);
+  return el("div", { class: "controls" }, metric, threshold, tau, sort, gradient, chart);
 }
 
 /** The run selector: one checkbox per run, names as text. */
@@ -102,12 +114,52 @@ export function runSelector(runs, selected, onChange) {
   );
 }
 
+const SCALE_CSS = `linear-gradient(to right, ${SCALE_STOPS.map(([p, c]) => `${cssRgb(c)} ${p * 100}%`).join(", ")})`;
+
+function swatch(rgb, text) {
+  return el("span", { class: "legend-item" }, el("span", { class: "swatch", style: { background: cssRgb(rgb) } }), text);
+}
+
+/** Up to 3 significant digits, exponent for small or large magnitudes. */
+function shortNumber(x) {
+  const abs = Math.abs(x);
+  return abs >= 1e-2 && abs < 1e4 ? String(Number(x.toPrecision(3))) : x.toExponential(1);
+}
+
+/**
+ * The legend of one layer's gradient heatmap. `mode` is the gradient colouring;
+ * `range` the layer's {lo, hi} mean |gradient| (gradients.logRange), whose real
+ * values label the log scale.
+ */
+export function gradientLegend(mode, range, threshold) {
+  const magnitude = mode === GRAD_MAGNITUDE;
+  let ends = ["0", "1"];
+  let caption = "share of probe inputs with gradient exactly 0";
+  if (magnitude) {
+    ends = range ? [shortNumber(range.hi), shortNumber(range.lo)] : ["–", "–"];
+    caption = range ? `mean |∂loss/∂pre-activation|, log scale (this layer; mid ${shortNumber(magnitudeAt(0.5, range))})` : "mean |∂loss/∂pre-activation|: no non-zero value";
+  }
+  return el(
+    "div",
+    { class: "legend" },
+    el(
+      "span",
+      { class: "legend-scale" },
+      el("span", { class: "legend-end", text: ends[0] }),
+      el("span", { class: "gradient", style: { background: SCALE_CSS } }),
+      el("span", { class: "legend-end", text: ends[1] }),
+      el("span", { class: "legend-caption", text: caption }),
+    ),
+    swatch(DEAD_RGB, "gradient 0 on every probe input"),
+    magnitude ? null : swatch(NEARLY_DEAD_RGB, `≥ ${threshold}`),
+  );
+}
+
 /** The colour legend for the chosen metric. */
 export function legend(settings) {
-  const gradient = `linear-gradient(to right, ${SCALE_STOPS.map(([p, c]) => `${cssRgb(c)} ${p * 100}%`).join(", ")})`;
+  const gradient = SCALE_CSS;
   const dormant = settings.metric === METRIC_DORMANT;
   const ends = dormant ? [`≥ ${DORMANT_SCORE_CAP}× layer mean`, "layer mean", "0"] : ["0", "zero fraction", "1"];
-  const swatch = (rgb, text) => el("span", { class: "legend-item" }, el("span", { class: "swatch", style: { background: cssRgb(rgb) } }), text);
   return el(
     "div",
     { class: "legend" },
