@@ -141,7 +141,7 @@ export function gradientLegend(mode, range, threshold) {
   }
   return el(
     "div",
-    { class: "legend" },
+    { class: "grad-scale" },
     el(
       "span",
       { class: "legend-scale" },

@@ -62,6 +62,20 @@ ABS_SUM = np.array(
     dtype=np.float32,
 )
 
+# run "relu", layer "dense" also has a gradient series "dense/gradients" (same steps):
+# exactly-zero gradient wherever the activation was zero, and mean |gradient| per cell
+# spanning 1e-4 .. 1e-1 (so the log scale of the layer has known ends).
+GRAD_ZEROS = ZEROS
+GRAD_MEANS = np.array(
+    [
+        [1e-1, 2e-2, 3e-3, 0, 1e-3, 5e-2],
+        [1e-1, 2e-2, 0, 0, 1e-3, 5e-2],
+        [8e-2, 2e-2, 0, 1e-4, 1e-3, 0],
+        [6e-2, 2e-2, 0, 0, 0, 4e-2],
+    ]
+)
+GRAD_ABS_SUM = (GRAD_MEANS * COUNT).astype(np.float32)
+
 # run "relu", layer "dense_2": more units than the canvas has rows; one dead unit.
 WIDE_UNITS = 1000
 WIDE_DEAD_UNIT = 777
@@ -139,6 +153,9 @@ def servers(tmp_path_factory):
     logdir = tmp_path_factory.mktemp("logs")
     write_records(str(logdir / "relu"), "dense", records(ZEROS, ABS_SUM, STEPS, COUNT))
     write_records(str(logdir / "relu"), "dense_1", records(ZEROS[:, :3], ABS_SUM[:, :3], STEPS, COUNT))
+    write_records(
+        str(logdir / "relu"), "dense/gradients", records(GRAD_ZEROS, GRAD_ABS_SUM, STEPS, COUNT), kind="gradients"
+    )
     write_records(str(logdir / XSS_RUN), "dense", records(ZEROS[:2], ABS_SUM[:2], [0, 1], COUNT))
     write_records(str(logdir / "grow"), "dense", records(ZEROS[:2], ABS_SUM[:2], [0, 1], COUNT))
     wide_zeros = np.zeros((2, WIDE_UNITS), dtype=np.int64)
@@ -428,6 +445,74 @@ def test_reload_brings_new_steps_and_keeps_the_selection(servers, page):
     assert tab.locator(".run-section[data-run=grow] .layer-summary").inner_text().startswith("6 units · 3 steps")
 
 
+GRAD_PIXEL_JS = PIXEL_JS.replace("canvas.heatmap", "canvas.grad-heatmap")
+
+
+def gradient_pixel(frame, run, tag, step_index, unit):
+    """RGB of the gradient heatmap's pixel of (unit, step) of layer ``tag``'s gradient series."""
+    found = frame.evaluate(GRAD_PIXEL_JS, [run, tag + "/gradients", step_index, unit])
+    assert found is not None, "no gradient heatmap for %s/%s" % (run, tag)
+    assert found["rgba"][3] == 255
+    return tuple(found["rgba"][:3]), (found["width"], found["height"])
+
+
+def gradient_magnitude_rgb(s, u):
+    """Log position of the cell's mean |gradient| between the layer's smallest and largest."""
+    if GRAD_ZEROS[s, u] == COUNT:
+        return DEAD_RGB
+    means = GRAD_ABS_SUM.astype(np.float64) / COUNT  # the float32 sums the tab receives
+    positive = means[means > 0]
+    lo, hi = np.log(positive.min()), np.log(positive.max())
+    position = np.float32(1 - (np.log(means[s, u]) - lo) / (hi - lo))  # the frontend keeps positions as float32
+    return scale_rgb(float(position))
+
+
+def test_gradient_heatmap_colours_in_both_modes_and_tooltip_numbers(servers, page):
+    tab, frame = open_tab(page, servers["data"])
+    tab.locator(".deadrelu[data-gradients=loaded]").wait_for()
+    # Zero share: the same scale and dead colour as the zero fraction, rows in the activation heatmap's order.
+    for s in range(len(STEPS)):
+        for u in range(6):
+            rgb, size = gradient_pixel(frame, "relu", "dense", s, u)
+            assert size == (len(STEPS), 6)
+            assert rgb == zero_fraction_rgb(GRAD_ZEROS[s, u], COUNT), (s, u)
+    assert tab.locator(".panel[data-tag=dense_1] .grad-heatmap").is_visible() is False  # no gradients there
+    before = frame.evaluate("performance.getEntriesByType('measure').filter(m => m.name.startsWith('deadrelu:gradients')).length")
+    tab.locator("select[name=gradient]").select_option("magnitude")
+    frame.wait_for_function(
+        "n => performance.getEntriesByType('measure').filter(m => m.name.startsWith('deadrelu:gradients')).length > n",
+        arg=before,
+    )
+    for s in range(len(STEPS)):
+        for u in range(6):
+            assert gradient_pixel(frame, "relu", "dense", s, u)[0] == gradient_magnitude_rgb(s, u), (s, u)
+    # Spelled out: unit 4 at step 0 has mean |gradient| 1e-3 in a layer spanning 1e-4 .. 1e-1,
+    # a third of the way down the log scale -> two thirds of the way up the colour scale.
+    assert gradient_pixel(frame, "relu", "dense", 0, 4)[0] == (74, 132, 178)
+    assert gradient_pixel(frame, "relu", "dense", 0, 0)[0] == scale_rgb(0.0)  # the layer's largest
+    assert gradient_pixel(frame, "relu", "dense", 0, 3)[0] == DEAD_RGB
+    legend = tab.locator(".panel[data-run=relu][data-tag=dense] .grad-legend").inner_text()
+    assert "0.1" in legend and "1.0e-4" in legend and "log scale" in legend
+    # Hovering the gradient heatmap shows the activation's and the gradient's numbers.
+    canvas = tab.locator("canvas.grad-heatmap[data-run=relu][data-tag='dense/gradients']")
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    step_index, unit = 2, 4  # step 20: activation 6 of 8 zeros; gradient the same, mean 1e-3
+    page.mouse.move(box["x"] + (step_index + 0.5) * box["width"] / 4, box["y"] + (unit + 0.5) * box["height"] / 6)
+    tooltip = tab.locator(".tooltip")
+    tooltip.wait_for(state="visible")
+    rows = dict(
+        (row.locator(".tooltip-key").inner_text(), row.locator(".tooltip-value").inner_text())
+        for row in tooltip.locator(".tooltip-row").all()
+    )
+    assert rows["unit"] == "4" and rows["step"] == "20"
+    assert rows["zeros / count"] == "6 / 8"
+    assert rows["gradient zeros / count"] == "6 / 8"
+    assert rows["zero-gradient share"] == "0.7500"
+    assert rows["mean |∂loss/∂pre-act.|"] == "0.001"
+    assert page.errors == []
+
+
 def test_api_failure_shows_a_message_not_a_blank_tab(servers, page):
     """Runs last: it stops the data TensorBoard, then asks the tab for fresh data."""
     tab, _ = open_tab(page, servers["data"])
@@ -438,3 +523,4 @@ def test_api_failure_shows_a_message_not_a_blank_tab(servers, page):
     alert.wait_for()
     assert "cannot reach TensorBoard" in alert.inner_text()
     assert tab.locator(".deadrelu[data-state=error]").count() == 1
+
