@@ -226,9 +226,10 @@ export class LayerPanel {
     this.gradYAxis.setAttribute("height", height);
     const last = g.series.steps.length - 1;
     this.gradCaption.textContent =
-      last >= 0
-        ? `∂loss/∂pre-activation on the probe inputs: ${g.zeroCounts[last]} of ${g.series.units} units got exactly 0 on every input at step ${g.series.steps[last]}`
-        : "∂loss/∂pre-activation: no records";
+      last >= 0 ? `gradients: ${g.zeroCounts[last]}/${g.series.units} units exactly 0 at step ${g.series.steps[last]}` : "gradients: no records";
+    this.gradCaption.title =
+      "∂loss/∂pre-activation of each unit on the probe inputs" +
+      (last >= 0 ? `; at step ${g.series.steps[last]}, ${g.zeroCounts[last]} of ${g.series.units} units got a gradient of exactly 0 on every probe input` : "");
     this.gradLegend.replaceChildren(gradientLegend(mode, g.range, settings.threshold));
     this.element.dataset.gradientsDrawn = mode;
     performance.mark("deadrelu:gradients:end");
