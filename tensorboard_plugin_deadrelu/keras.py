@@ -324,16 +324,22 @@ class DeadReluMonitor(keras.callbacks.Callback):
     ``log_dir`` and open the **Dead ReLU** tab (per-unit heatmaps) or the
     Scalars tab (``deadrelu/<layer>/dead_fraction``).
 
-    Steps count training batches: the optimizer's iteration count (as for the
-    batch-level scalars of ``keras.callbacks.TensorBoard``), or the monitor's
-    own count when that is higher (a recompile resets the optimizer's), so
-    steps keep increasing across repeated ``fit()`` calls. When a ``fit()``
-    starts at a step that has no record yet (step 0 at first), the monitor
-    first records the weights as they are: the probe before training, or, when
-    counting during training, the first training batch alone, whose forward
-    pass runs before the first update (the epoch's record counts that batch
-    again). Every later record covers the batches (or probes the weights)
-    since the previous one.
+    Steps, like those of ``keras.callbacks.TensorBoard``: with
+    ``update_freq="epoch"`` (the default) the step is the number of epochs
+    completed, so step 0 holds the initial weights and step k the state after
+    the k-th epoch; with ``update_freq=N`` it is the number of training
+    batches run (the optimizer's iteration count, or the monitor's own count
+    when that is higher, because a recompile resets the optimizer's). Either
+    way steps keep increasing across repeated ``fit()`` calls with the same
+    monitor: a second ``fit()`` continues at the next epoch (or at
+    ``initial_epoch`` when that is further on). Epochs run by a ``fit()``
+    without this monitor are not counted; pass ``initial_epoch`` to say where
+    training stands. When a ``fit()`` starts at a step that has no record yet
+    (step 0 at first), the monitor first records the weights as they are: the
+    probe before the first batch, or, when counting during training, the
+    first training batch alone, whose forward pass runs before the first
+    update (the epoch's record counts that batch again). Every later record
+    covers the batches (or probes the weights) since the previous one.
 
     Args:
       log_dir: Directory of the run to write into (created if missing); use
@@ -349,8 +355,9 @@ class DeadReluMonitor(keras.callbacks.Callback):
         ``keras.Input``, a subclassed model) is built by calling it on one
         probe row.
       probe_size: Maximum number of probe rows (default 1024).
-      update_freq: ``"epoch"`` to write once per epoch, or an int N to write
-        every N training batches (with a probe: probe every N batches).
+      update_freq: ``"epoch"`` to write once per epoch (step = epochs
+        completed), or an int N to write every N training batches (step =
+        training batches run; with a probe: probe every N batches).
       warn_above: Optional fraction in [0, 1]: log a warning naming the layer,
         step and dead share when a layer's share of dead units rises above it.
       stop_above: Optional fraction in [0, 1]: like ``warn_above``, and also
@@ -405,7 +412,8 @@ class DeadReluMonitor(keras.callbacks.Callback):
         # (train function fit() built, the counting one made from it)
         self._counting_train_function = None
         self._fit_train_function = None
-        self._step = None  # training batches run so far, as this monitor counts them
+        self._batches = None  # training batches run so far: the step with update_freq=N
+        self._epochs = 0  # epochs completed so far: the step with update_freq="epoch"
         self._last_written_step = None
         self._batches_in_epoch = 0
         self._batches_since_write = 0
@@ -432,46 +440,54 @@ class DeadReluMonitor(keras.callbacks.Callback):
         # Batches run without this monitor (or before it) count too; the
         # monitor's own count keeps steps increasing when a recompile resets
         # the optimizer's.
-        self._step = max(self._step or 0, int(model.optimizer.iterations.numpy()))
+        self._batches = max(self._batches or 0, int(model.optimizer.iterations.numpy()))
         self._batches_in_epoch = 0
         self._batches_since_write = 0
         if not self.counts_during_training:
             self._build_from_probe()
             _check_probe_fits(model, self._probe_x)
         self._writer = tf.summary.create_file_writer(self.log_dir)
-        starts_fresh = self._last_written_step is None or self._step > self._last_written_step
         if self.counts_during_training:
             self._start_counting()
-            self._initial_record_pending = starts_fresh
-        elif starts_fresh:
-            self._write(self._step, self._run_probe())
+        # Written before the first batch (probe) or after it (counting), once
+        # on_epoch_begin has told which epoch this fit() starts at.
+        self._initial_record_pending = True
 
     def on_epoch_begin(self, epoch, logs=None):
         self._batches_in_epoch = 0
+        # ``epoch`` starts at fit()'s ``initial_epoch``.
+        self._epochs = max(self._epochs, epoch)
+        if self._initial_record_pending and not self.counts_during_training:
+            self._initial_record_pending = False
+            if self._is_new_step(self._current_step()):
+                self._write(self._current_step(), self._run_probe())
 
     def on_train_batch_end(self, batch, logs=None):
         # ``batch`` is the last batch index of this call: more than one batch
         # runs per call with ``steps_per_execution`` > 1.
         new_batches = batch + 1 - self._batches_in_epoch
         self._batches_in_epoch = batch + 1
-        self._step += new_batches
+        self._batches += new_batches
         self._batches_since_write += new_batches
         if self._initial_record_pending:
             self._initial_record_pending = False
             # The first batch's forward pass saw the initial weights; the epoch's
             # record still includes it, so the sums are not reset here.
-            self._write(self._step - new_batches, self._accumulated())
+            step = self._epochs if self.update_freq == "epoch" else self._batches - new_batches
+            if self._is_new_step(step):
+                self._write(step, self._accumulated())
         if self.update_freq != "epoch" and self._batches_since_write >= self.update_freq:
             self._write_update()
 
     def on_epoch_end(self, epoch, logs=None):
+        self._epochs += 1
         if self.update_freq == "epoch":
             self._write_update()
 
     def on_train_end(self, logs=None):
         try:
-            if self._batches_since_write:  # update_freq=N: the batches since the last record
-                self._write_update()
+            if self.update_freq != "epoch" and self._batches_since_write:
+                self._write_update()  # the batches since the last record
         finally:
             self._stop_counting()
             if self._writer is not None:
@@ -650,11 +666,18 @@ class DeadReluMonitor(keras.callbacks.Callback):
         else:
             stats = self._run_probe()
         self._batches_since_write = 0
-        self._write(self._step, stats)
+        self._write(self._current_step(), stats)
+
+    def _current_step(self):
+        return self._epochs if self.update_freq == "epoch" else self._batches
+
+    def _is_new_step(self, step):
+        """Whether ``step`` is past the last record (TensorBoard's loader drops steps that go back)."""
+        return self._last_written_step is None or step > self._last_written_step
 
     def _write(self, step, stats_per_layer):
         """Writes one record and one dead-fraction scalar per layer, then checks the thresholds."""
-        if self._last_written_step is not None and step <= self._last_written_step:
+        if not self._is_new_step(step):
             return
         mode = (
             "counted during training over the batches since the previous record"

@@ -132,7 +132,7 @@ def test_training_counts_equal_numpy_over_the_whole_training_set(tmp_path):
     records = layer_records(tmp_path)
     assert set(records) == {"hidden", "relu"}
     for tag, series in records.items():
-        assert [step for step, _ in series] == [0, 5, 10]
+        assert [step for step, _ in series] == [0, 1, 2]  # epochs completed
         assert series[0][1].count == 8  # step 0: the first batch alone
         for _, record in series[1:]:
             assert_record(record, truth[tag])
@@ -166,7 +166,7 @@ def test_functional_conv_and_relu6_counts_with_steps_per_execution(tmp_path):
     conv_out = relu(conv2x2_valid(x, model.get_layer("conv")))
     capped = dense(conv_out.reshape(20, -1), model.get_layer("capped"), relu6)
     records = layer_records(tmp_path)
-    assert [s for s, _ in records["conv"]] == [0, 4]
+    assert [s for s, _ in records["conv"]] == [0, 1]
     assert_record(records["conv"][-1][1], conv_out)  # count = 20 rows x 5 x 5 positions
     assert records["conv"][-1][1].count == 20 * 25
     assert_record(records["capped"][-1][1], capped)
@@ -181,7 +181,7 @@ def test_counting_inside_an_xla_compiled_train_step(tmp_path):
     model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[DeadReluMonitor(tmp_path)])
     truth = mlp_activations(model, x)
     for tag, series in layer_records(tmp_path).items():
-        assert [s for s, _ in series] == [0, 3]
+        assert [s for s, _ in series] == [0, 1]
         assert_record(series[-1][1], truth[tag])
 
 
@@ -212,12 +212,12 @@ def test_steps_keep_increasing_across_fit_calls_even_after_recompiling(tmp_path)
     model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[monitor])
     truth = mlp_activations(model, x)
     for tag, series in layer_records(tmp_path).items():
-        assert [s for s, _ in series] == [0, 3, 6, 9]
+        assert [s for s, _ in series] == [0, 1, 2, 3]  # the second fit() goes on at epoch 3
         assert_record(series[-1][1], truth[tag])
     # After the monitor is gone, fit() runs the model's own train step again.
     assert "train_step" not in vars(model)
     model.fit(x, y, batch_size=8, epochs=1, verbose=0)
-    assert [s for s, _ in layer_records(tmp_path)["hidden"]] == [0, 3, 6, 9]
+    assert [s for s, _ in layer_records(tmp_path)["hidden"]] == [0, 1, 2, 3]
 
 
 class TrainFunctions(keras.callbacks.Callback):
@@ -242,11 +242,11 @@ def test_second_fit_reuses_the_counting_step_and_still_counts_new_shapes(tmp_pat
     assert counting_again is counting and plain is not counting
     truth = mlp_activations(model, x)
     for tag, series in layer_records(tmp_path).items():
-        # 3 batches, 3 uncounted ones, then a first-batch record and 5 batches.
-        assert [s for s, _ in series] == [0, 3, 6, 11]
+        # The uncounted fit() is not an epoch of this monitor: epoch 2 follows
+        # epoch 1, and step 1 already holds a record, so no first-batch record.
+        assert [s for s, _ in series] == [0, 1, 2]
         assert_record(series[1][1], truth[tag])
-        assert series[2][1].count == 5
-        assert_record(series[3][1], truth[tag])
+        assert_record(series[2][1], truth[tag])
 
 
 class FailAtEpochEnd(keras.callbacks.Callback):
@@ -266,7 +266,7 @@ def test_a_fit_that_raised_leaves_nothing_behind_once_the_next_monitored_fit_end
     # the layers' call stays, inert: it acts only inside its own monitor's trace).
     assert not hasattr(model.train_function, "_deadrelu_monitor")
     series = layer_records(tmp_path / "second")["hidden"]
-    assert [s for s, _ in series] == [2, 4]
+    assert [s for s, _ in series] == [0, 1]
     assert_record(series[-1][1], mlp_activations(model, x)["hidden"])
 
 
@@ -348,7 +348,7 @@ def test_probe_records_equal_numpy_over_the_probe_rows(tmp_path, monkeypatch):
     records = layer_records(tmp_path)
     probe_model = mlp(name="ground_truth")
     for tag, series in records.items():
-        assert [s for s, _ in series] == [0, 4, 8]
+        assert [s for s, _ in series] == [0, 1, 2]
         for (step, record), weights in zip(series, snapshots.snapshots):
             probe_model.set_weights(weights)
             assert_record(record, mlp_activations(probe_model, probe_x[:30])[tag])
@@ -458,7 +458,7 @@ def test_sequential_without_input_in_both_modes(tmp_path):
         model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[DeadReluMonitor(tmp_path / mode, **kwargs)])
         hidden = dense(x, model.get_layer("hidden"), relu)
         series = layer_records(tmp_path / mode)["hidden"]
-        assert [s for s, _ in series] == [0, 2]
+        assert [s for s, _ in series] == [0, 1]
         assert_record(series[-1][1], hidden if mode == "train" else hidden[:8])
 
 
@@ -621,3 +621,29 @@ def test_model_without_relu_layers_says_to_pass_layers(tmp_path):
     x, y = data(8)
     with pytest.raises(ValueError, match="layers="):
         model.fit(x, y, verbose=0, callbacks=[DeadReluMonitor(tmp_path)])
+
+
+# --------------------------------------------------------------------------
+# Steps
+
+
+@pytest.mark.parametrize("mode", ["train", "probe"])
+def test_epoch_steps_follow_initial_epoch_and_never_go_back(tmp_path, mode):
+    model = frozen(mlp())
+    x, y = data(16)
+    monitor = DeadReluMonitor(tmp_path, **({"probe_data": x[:6]} if mode == "probe" else {}))
+    # Resuming at epoch 3: the weights as they are at step 3, then epochs 4 and 5.
+    model.fit(x, y, batch_size=8, initial_epoch=3, epochs=5, shuffle=False, verbose=0, callbacks=[monitor])
+    # A fit() from epoch 0 goes on after the monitor's last epoch.
+    model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0, callbacks=[monitor])
+    # An initial_epoch ahead of the monitor's count jumps there.
+    model.fit(x, y, batch_size=8, initial_epoch=9, epochs=10, shuffle=False, verbose=0, callbacks=[monitor])
+    truth = mlp_activations(model, x if mode == "train" else x[:6])
+    series = layer_records(tmp_path)["hidden"]
+    assert [s for s, _ in series] == [3, 4, 5, 6, 7, 9, 10]
+    for step, record in series:
+        if mode == "probe" or step not in (3, 9):  # counting: 3 and 9 hold the first batch alone
+            assert_record(record, truth["hidden"])
+        else:
+            assert_record(record, truth["hidden"][:8])
+    assert [s for s, _ in scalar_values(tmp_path)["deadrelu/hidden/dead_fraction"]] == [3, 4, 5, 6, 7, 9, 10]
