@@ -3,9 +3,10 @@
 Everything in ``results.md`` and ``results.csv`` is read back from the runs'
 event files with TensorBoard's own event accumulator and decoded with
 :func:`tensorboard_plugin_deadrelu.metadata.decode_record`, never taken from
-the training process, so the table shows what TensorBoard shows. Only the
-run's settings (steps per epoch, to turn steps into epochs) come from its
-``run.json``.
+the training process, so the table shows what TensorBoard shows. Steps are
+epochs completed (step 0 = initial weights), as the Dead ReLU monitor writes
+them with ``update_freq="epoch"``. Only the run's settings (for the list of
+runs) come from its ``run.json``.
 
 One row per (run, hidden layer):
 
@@ -52,11 +53,9 @@ COLUMNS = (
     "dead_share_step0",
     "dead_share_end",
     "first_dead_epoch",
-    "first_dead_step",
     "max_zero_share_end",
     "min_dormant_score_end",
     "epochs",
-    "steps_per_epoch",
 )
 
 
@@ -107,7 +106,6 @@ def read_settings(run_dir):
 def layer_rows(run, run_dir):
     """The table rows of one run, one per hidden layer, in layer order."""
     settings = read_settings(run_dir)
-    steps_per_epoch = settings["steps_per_epoch"]
     scalars, records = read_run(run_dir)
 
     def last(tag):
@@ -123,7 +121,7 @@ def layer_rows(run, run_dir):
         nonfinite = np.stack([r.nonfinite for _, r in series])
         dead = analysis.dead_mask(count, zeros)
         units = zeros.shape[1]
-        first_dead_step = analysis.first_fully_dead_step(steps, dead)
+        first_dead_epoch = analysis.first_fully_dead_step(steps, dead)
         final = series[-1][1]
         rows.append(
             {
@@ -136,14 +134,12 @@ def layer_rows(run, run_dir):
                 "dead_end": int(dead[-1].sum()),
                 "dead_share_step0": float(dead[0].mean()),
                 "dead_share_end": float(dead[-1].mean()),
-                "first_dead_epoch": None if first_dead_step is None else first_dead_step // steps_per_epoch,
-                "first_dead_step": first_dead_step,
+                "first_dead_epoch": first_dead_epoch,
                 "max_zero_share_end": float((final.zeros / final.count).max()),
                 "min_dormant_score_end": float(
                     np.nanmin(analysis.dormant_scores(count[-1:], abs_sum[-1:], nonfinite[-1:]))
                 ),
                 "epochs": settings["epochs"],
-                "steps_per_epoch": steps_per_epoch,
             }
         )
     return rows

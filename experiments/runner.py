@@ -41,7 +41,6 @@ def run_settings(variant, scale, seed, learning_rate):
         "train_rows": train_rows,
         "epochs": scale.epochs * variant.epoch_factor,
         "batch_size": scale.batch_size,
-        "steps_per_epoch": -(-train_rows // scale.batch_size),
         "seed": seed,
         "learning_rate": learning_rate,
         "optimizer": "adam",
@@ -55,8 +54,8 @@ def run_settings(variant, scale, seed, learning_rate):
 def _make_loss_writer_callback(keras, tf, run_dir):
     """A callback writing ``epoch_loss`` and ``epoch_val_loss`` scalars into ``run_dir``.
 
-    The step is the number of training batches so far, the same step the
-    Dead ReLU monitor uses, so that both line up in TensorBoard.
+    The step is the number of epochs completed, the step the Dead ReLU monitor
+    gives its records with ``update_freq="epoch"``, so that both line up.
     """
 
     class LossScalars(keras.callbacks.Callback):
@@ -64,8 +63,7 @@ def _make_loss_writer_callback(keras, tf, run_dir):
             self._writer = tf.summary.create_file_writer(run_dir)
 
         def on_epoch_end(self, epoch, logs=None):
-            step = int(self.model.optimizer.iterations.numpy())
-            with self._writer.as_default(step=step):
+            with self._writer.as_default(step=epoch + 1):
                 for key in ("loss", "val_loss"):
                     if key in (logs or {}):
                         tf.summary.scalar("epoch_" + key, float(logs[key]))
@@ -105,7 +103,7 @@ def train_variant(variant, settings, run_dir, position=1, total=1, out=sys.stdou
 
     Writes loss scalars and, per hidden layer, Dead ReLU records from a probe
     of the whole validation set: a record of the initial weights at step 0 and
-    one after every epoch (steps count training batches).
+    one after every epoch (step = epochs completed).
     """
     keras, tf = _keras_and_tf()
     from experiments import models
@@ -138,6 +136,7 @@ def train_variant(variant, settings, run_dir, position=1, total=1, out=sys.stdou
 
 
 def _read_settings(run_dir):
+    """The settings in a run folder's ``run.json``, or None if it has none."""
     try:
         with open(os.path.join(run_dir, RUN_INFO_FILE), encoding="utf-8") as f:
             return json.load(f)
@@ -173,6 +172,8 @@ def run(logdir, only=None, scale=variants.QUICK, seed=variants.SEED,
     if not isinstance(scale, variants.Scale):
         raise ValueError("scale must be a variants.Scale, got %r" % (scale,))
     logdir = os.fspath(logdir)
+    if os.path.exists(logdir) and not os.path.isdir(logdir):
+        raise ValueError("logdir %r exists and is not a directory" % logdir)
     chosen = variants.select(only)
     planned = [(v, run_settings(v, scale, seed, learning_rate)) for v in chosen]
 

@@ -55,10 +55,6 @@ def _scalars(logdir):
     return found
 
 
-def _steps_per_epoch(variant):
-    return -(-data.train_rows(TINY.samples * variant.data_factor) // TINY.batch_size)
-
-
 def _val_rows(variant):
     samples = TINY.samples * variant.data_factor
     return samples - data.train_rows(samples)
@@ -68,7 +64,7 @@ def test_every_run_has_a_record_per_hidden_layer_per_epoch_from_step_0(tiny_logd
     expected = set()
     for variant in variants.VARIANTS:
         epochs = TINY.epochs * variant.epoch_factor
-        steps = [epoch * _steps_per_epoch(variant) for epoch in range(epochs + 1)]
+        steps = list(range(epochs + 1))  # epochs completed; 0 = initial weights
         for index, units in enumerate(variant.units, start=1):
             key = (variant.run, "hidden_%d" % index)
             expected.add(key)
@@ -87,7 +83,7 @@ def test_every_run_has_loss_and_validation_loss_per_epoch(tiny_logdir):
     scalars = _scalars(tiny_logdir)
     for variant in variants.VARIANTS:
         epochs = TINY.epochs * variant.epoch_factor
-        steps = [epoch * _steps_per_epoch(variant) for epoch in range(1, epochs + 1)]
+        steps = list(range(1, epochs + 1))
         for tag in ("epoch_loss", "epoch_val_loss"):
             series = scalars[(variant.run, tag)]
             assert [step for step, _ in series] == steps
@@ -115,7 +111,6 @@ def _expected_rows(logdir, records):
     scalars = _scalars(logdir)
     rows = {}
     for variant in variants.VARIANTS:
-        spe = _steps_per_epoch(variant)
         for index in range(1, len(variant.units) + 1):
             series = records[(variant.run, "hidden_%d" % index)]
             dead = [rec.zeros == rec.count for _, rec in series]
@@ -128,8 +123,7 @@ def _expected_rows(logdir, records):
                 "final_val_loss": scalars[(variant.run, "epoch_val_loss")][-1][1],
                 "dead_step0": int(dead[0].sum()),
                 "dead_end": int(dead[-1].sum()),
-                "first_dead_step": fully[0] if fully else None,
-                "first_dead_epoch": fully[0] // spe if fully else None,
+                "first_dead_epoch": fully[0] if fully else None,
                 "max_zero_share_end": float((final.zeros / final.count).max()),
                 "min_dormant_score_end": float(
                     (mean_abs / mean_abs.mean()).min() if mean_abs.mean() > 0 else 0.0
@@ -152,8 +146,7 @@ def test_result_table_equals_the_records_it_was_made_from(tiny_logdir, tiny_reco
         assert int(row["dead_step0"]) == want["dead_step0"]
         assert int(row["dead_end"]) == want["dead_end"]
         assert float(row["dead_share_end"]) == want["dead_end"] / want["units"]
-        for key in ("first_dead_step", "first_dead_epoch"):
-            assert row[key] == ("" if want[key] is None else str(want[key])), key
+        assert row["first_dead_epoch"] == ("" if want["first_dead_epoch"] is None else str(want["first_dead_epoch"]))
         assert float(row["max_zero_share_end"]) == pytest.approx(want["max_zero_share_end"], abs=1e-12)
         assert float(row["min_dormant_score_end"]) == pytest.approx(want["min_dormant_score_end"], rel=1e-9)
         first = "never" if want["first_dead_epoch"] is None else str(want["first_dead_epoch"])
@@ -211,7 +204,7 @@ def test_restart_after_interruption_keeps_complete_runs_and_retrains_the_interru
     records = eventfiles.read_records(logdir)
     for layer in ("hidden_1", "hidden_2", "hidden_3"):
         steps = [step for step, _ in records[("three_layers/relu", layer)]]
-        assert steps == [epoch * 2 for epoch in range(41)]  # 70 train rows / 64 = 2 steps
+        assert steps == list(range(41))
     with open(os.path.join(logdir, "results.csv"), newline="") as f:
         assert [r["run"] for r in csv.DictReader(f)] == ["one_layer/relu"] + ["three_layers/relu"] * 3
 
@@ -233,6 +226,10 @@ def test_bad_arguments_name_themselves(tmp_path):
         experiments.run(str(tmp_path), scale="quick")
     with pytest.raises(ValueError, match="logdir must be"):
         experiments.run("", scale=TINY)
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    with pytest.raises(ValueError, match="logdir .* is not a directory"):
+        experiments.run(str(not_a_folder), scale=TINY)
 
 
 def test_inputs_are_negative_and_split_70_30():
