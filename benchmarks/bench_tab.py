@@ -11,9 +11,12 @@ prints, per load:
   painting and ``putImageData`` (the target is < 200 ms);
 * the part of the first that is the tab's own: from its ``render()`` being
   called to the heatmap drawn (the rest is TensorBoard's UI starting);
-* redraws after switching the sort order, the metric and τ (data already loaded).
+* redraws after switching the sort order, the metric and τ (data already loaded);
+* with ``--gradients``, the layer also has a gradient series of the same size:
+  the gradient heatmap's first draw (after the activation heatmap; its data
+  loads after it) and its redraw when switching the gradient colouring.
 
-Run: python benchmarks/bench_tab.py [--units 4096] [--steps 1000] [--repeats 3]
+Run: python benchmarks/bench_tab.py [--units 4096] [--steps 1000] [--repeats 3] [--gradients]
 """
 
 import argparse
@@ -45,11 +48,16 @@ CHROMIUM_ARGS = [
 ]
 
 
-def write_layer(logdir, units, steps, count=256):
-    """A layer where units die progressively, so every colour class is present."""
+def write_layer(logdir, units, steps, count=256, gradients=False):
+    """A layer where units die progressively, so every colour class is present.
+
+    With ``gradients``, also its gradient series: exactly-zero gradients for dead
+    units, mean |gradient| spread over six orders of magnitude for the others.
+    """
     rng = np.random.default_rng(0)
     death = rng.integers(0, 2 * steps, size=units)  # about half die during the run
     records = []
+    gradient_records = []
     for step in range(steps):
         zeros = rng.integers(0, count, size=units)
         zeros[death <= step] = count
@@ -64,7 +72,15 @@ def write_layer(logdir, units, steps, count=256):
                 ),
             )
         )
+        if gradients:
+            gradient_zeros = np.where(death <= step, count, rng.integers(0, count, size=units))
+            magnitude = 10.0 ** rng.uniform(-8, -2, size=units) * (count - gradient_zeros)
+            gradient_records.append(
+                (step, dict(count=count, zeros=gradient_zeros, abs_sum=magnitude.astype(np.float32), nonfinite=np.zeros(units, dtype=np.int64)))
+            )
     write_records(os.path.join(logdir, "big"), "dense_4096", records)
+    if gradients:
+        write_records(os.path.join(logdir, "big"), "dense_4096/gradients", gradient_records, kind="gradients")
 
 
 def free_port():
@@ -95,9 +111,16 @@ def start_tensorboard(logdir):
     raise RuntimeError("tensorboard did not answer on %s" % url)
 
 
-def draw_measures(frame):
+def draw_measures(frame, prefix="deadrelu:draw"):
     return frame.evaluate(
-        "performance.getEntriesByType('measure').filter(m => m.name.startsWith('deadrelu:draw')).map(m => m.duration)"
+        "p => performance.getEntriesByType('measure').filter(m => m.name.startsWith(p)).map(m => m.duration)", prefix
+    )
+
+
+def wait_for_new_measure(frame, before, prefix="deadrelu:draw"):
+    frame.wait_for_function(
+        "([n, p]) => performance.getEntriesByType('measure').filter(m => m.name.startsWith(p)).length > n",
+        arg=[before, prefix],
     )
 
 
@@ -106,6 +129,7 @@ def main():
     parser.add_argument("--units", type=int, default=4096)
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--gradients", action="store_true", help="also write and draw a gradient series of the same size")
     args = parser.parse_args()
 
     from playwright.sync_api import sync_playwright
@@ -114,7 +138,7 @@ def main():
     process = None
     try:
         t = time.perf_counter()
-        write_layer(logdir, args.units, args.steps)
+        write_layer(logdir, args.units, args.steps, gradients=args.gradients)
         print("wrote %d units x %d steps in %.1f s" % (args.units, args.steps, time.perf_counter() - t))
         process, url = start_tensorboard(logdir)
         t = time.perf_counter()
@@ -122,6 +146,7 @@ def main():
             size = len(r.read())
         print("binary zeros field: %.1f MB, first request %.0f ms" % (size / 1e6, 1e3 * (time.perf_counter() - t)))
         open_to_drawn, module_to_drawn, draws, resorts, dormant, retau = [], [], [], [], [], []
+        gradient_draws, gradient_recolours = [], []
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             for _ in range(args.repeats):
@@ -140,19 +165,27 @@ def main():
                     " return d.startTime + d.duration - r.startTime; })()"
                 ))
                 frame_locator.locator(".deadrelu[data-details=loaded]").wait_for(timeout=120_000)
+                if args.gradients:
+                    frame_locator.locator(".deadrelu[data-gradients=loaded]").wait_for(timeout=120_000)
+                    gradient_draws.append(draw_measures(frame, "deadrelu:gradients")[0])
+                    before = len(draw_measures(frame, "deadrelu:gradients"))
+                    frame_locator.locator("select[name=gradient]").select_option("magnitude")
+                    wait_for_new_measure(frame, before, "deadrelu:gradients")
+                    gradient_recolours.append(draw_measures(frame, "deadrelu:gradients")[-1])
+                    frame_locator.locator("select[name=gradient]").select_option("zeros")
                 before = len(draw_measures(frame))
                 frame_locator.locator("select[name=sort]").select_option("death")
-                frame.wait_for_function("n => performance.getEntriesByType('measure').length > n", arg=before)
+                wait_for_new_measure(frame, before)
                 resorts.append(draw_measures(frame)[-1])
                 before = len(draw_measures(frame))
                 frame_locator.locator("select[name=metric]").select_option("dormant")
-                frame.wait_for_function("n => performance.getEntriesByType('measure').length > n", arg=before)
+                wait_for_new_measure(frame, before)
                 dormant.append(draw_measures(frame)[-1])
                 for tau in ("0.1", "0.05", "0.2"):
                     before = len(draw_measures(frame))
                     frame_locator.locator("input[name=tau]").fill(tau)
                     frame_locator.locator("input[name=tau]").dispatch_event("change")
-                    frame.wait_for_function("n => performance.getEntriesByType('measure').length > n", arg=before)
+                    wait_for_new_measure(frame, before)
                     retau.append(draw_measures(frame)[-1])
                 frame_locator.locator("select[name=sort]").select_option("index")
                 frame_locator.locator("select[name=metric]").select_option("zeros")
@@ -166,7 +199,10 @@ def main():
             ("redraw, sort by death step", resorts),
             ("redraw, switch to dormant metric", dormant),
             ("redraw, change tau (3 per load)", retau),
-        ]:
+        ] + ([
+            ("gradient heatmap, first draw", gradient_draws),
+            ("gradient heatmap, switch to log mean |grad|", gradient_recolours),
+        ] if args.gradients else []):
             print("  %-44s %7.1f ms  (%.1f .. %.1f)" % (name, statistics.median(values), min(values), max(values)))
     finally:
         if process is not None:
