@@ -65,7 +65,7 @@ export class LayerPanel {
 
     // The gradient view: hidden until the layer has a gradient series.
     this.gradientTag = null;
-    this.gradient = null; // {info, series, means, range, zeroCounts, align, severity, severityKey}
+    this.gradient = null; // see setGradient
     this.gradCanvas = el("canvas", { class: "grad-heatmap", dataset: { run, tag } });
     this.gradYAxis = document.createElementNS("http://www.w3.org/2000/svg", "svg");
     this.gradYAxis.setAttribute("width", Y_AXIS_WIDTH);
@@ -111,7 +111,8 @@ export class LayerPanel {
       return;
     }
     const means = meanAbs(series);
-    this.gradient = { info, series, means, range: logRange(means), zeroCounts: zeroGradientCounts(series), align: null, severity: null, severityKey: null };
+    // severities: per gradient colouring, the per-cell values (gradientSeverity) aligned to this.series.
+    this.gradient = { info, series, means, range: logRange(means), zeroCounts: zeroGradientCounts(series), align: null, severities: null, severity: null };
   }
 
   /** Sets new data; keeps the zoom where it still makes sense. */
@@ -119,7 +120,7 @@ export class LayerPanel {
     const old = this.series;
     this.series = series;
     this.analysis = null;
-    if (this.gradient) this.gradient.align = this.gradient.severity = null;
+    if (this.gradient) this.gradient.align = this.gradient.severity = this.gradient.severities = null;
     if (this.view && old) {
       const v = this.view;
       const steps = series.steps.length;
@@ -211,10 +212,10 @@ export class LayerPanel {
     const series = this.series;
     if (!g.align) g.align = alignSteps(series.steps, g.series.steps);
     const mode = settings.gradient;
-    if (g.severityKey !== mode || !g.severity) {
-      g.severity = gradientSeverity(g.series, g.align, mode, g.means, g.range);
-      g.severityKey = mode;
-    }
+    // Both colourings stay computed, so switching back and forth only re-aggregates.
+    if (!g.severities) g.severities = {};
+    if (!g.severities[mode]) g.severities[mode] = gradientSeverity(g.series, g.align, mode, g.means, g.range);
+    g.severity = g.severities[mode];
     const { view, rows, cols, height } = this.layout;
     const grid = view.unitEnd > view.unitStart && view.stepEnd > view.stepStart ? aggregate(g.severity, series.units, this.order, view, rows, cols) : new Float32Array(rows * cols).fill(NaN);
     // Only the zero share marks "nearly" cells, like the zero fraction of activations.
