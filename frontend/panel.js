@@ -71,7 +71,8 @@ export class LayerPanel {
     this.gradYAxis.setAttribute("width", Y_AXIS_WIDTH);
     this.gradCaption = el("div", { class: "grad-caption", text: "gradients: loading…" });
     this.gradLegend = el("div", { class: "grad-legend" });
-    this.gradParts = [el("div"), el("div", { class: "grad-head" }, this.gradCaption, this.gradLegend), this.gradYAxis, el("div", { class: "plot" }, this.gradCanvas)];
+    const gradBrush = el("div", { class: "brush", hidden: "" });
+    this.gradParts = [el("div"), el("div", { class: "grad-head" }, this.gradCaption, this.gradLegend), this.gradYAxis, el("div", { class: "plot" }, this.gradCanvas, gradBrush)];
     for (const part of this.gradParts) part.hidden = true;
 
     this.element = el(
@@ -82,8 +83,8 @@ export class LayerPanel {
       this.note,
       el("div", { class: "panel-grid" }, this.yAxis, this.plot, ...this.gradParts, el("div"), this.xAxis, el("div"), this.chart, el("div"), this.chartLegend),
     );
-    this.installPointer();
-    this.installGradientPointer();
+    this.installPointer(this.canvas, this.brush, () => true);
+    this.installPointer(this.gradCanvas, gradBrush, () => Boolean(this.gradient?.severity));
   }
 
   /** Sets the tag of the layer's gradient series (null: none), showing or hiding the gradient view. */
@@ -324,53 +325,49 @@ export class LayerPanel {
     return { row, col };
   }
 
-  installPointer() {
+  /**
+   * Hover tooltip, drag-to-zoom and double-click reset on one heatmap; both
+   * heatmaps share the grid, so a zoom on either zooms both. `ready()` says
+   * whether that heatmap has something drawn to describe.
+   */
+  installPointer(canvas, brush, ready) {
     let dragStart = null;
-    this.canvas.addEventListener("mousemove", (event) => {
-      if (!this.layout) return;
-      if (dragStart) this.showBrush(dragStart, event);
-      this.showTooltip(event);
+    canvas.addEventListener("mousemove", (event) => {
+      if (!this.layout || !ready()) return;
+      if (dragStart) this.showBrush(brush, dragStart, event);
+      this.showTooltip(event, canvas);
     });
-    this.canvas.addEventListener("mouseleave", () => {
+    canvas.addEventListener("mouseleave", () => {
       this.tooltip.hidden = true;
     });
-    this.canvas.addEventListener("mousedown", (event) => {
-      if (!this.layout) return;
+    canvas.addEventListener("mousedown", (event) => {
+      if (!this.layout || !ready()) return;
       event.preventDefault();
-      dragStart = { x: event.clientX, y: event.clientY, cell: this.cellAt(event) };
+      dragStart = { x: event.clientX, y: event.clientY, cell: this.cellAt(event, canvas) };
     });
     window.addEventListener("mouseup", (event) => {
       if (!dragStart) return;
       const start = dragStart;
       dragStart = null;
-      this.brush.hidden = true;
+      brush.hidden = true;
       if (Math.abs(event.clientX - start.x) + Math.abs(event.clientY - start.y) < 6) return;
-      this.zoomTo(start.cell, this.cellAt(event));
+      this.zoomTo(start.cell, this.cellAt(event, canvas));
     });
-    this.canvas.addEventListener("dblclick", () => this.resetZoom());
+    canvas.addEventListener("dblclick", () => this.resetZoom());
   }
 
-  installGradientPointer() {
-    this.gradCanvas.addEventListener("mousemove", (event) => {
-      if (this.layout && this.gradient?.severity) this.showTooltip(event, this.gradCanvas);
-    });
-    this.gradCanvas.addEventListener("mouseleave", () => {
-      this.tooltip.hidden = true;
-    });
-    this.gradCanvas.addEventListener("dblclick", () => this.resetZoom());
-  }
-
-  showBrush(start, event) {
-    const rect = this.plot.getBoundingClientRect();
+  /** Shows the zoom rectangle `brush` (a child of the heatmap's plot) from `start` to the pointer. */
+  showBrush(brush, start, event) {
+    const rect = brush.parentElement.getBoundingClientRect();
     const x0 = Math.min(start.x, event.clientX) - rect.left;
     const y0 = Math.min(start.y, event.clientY) - rect.top;
-    Object.assign(this.brush.style, {
+    Object.assign(brush.style, {
       left: `${x0}px`,
       top: `${y0}px`,
       width: `${Math.abs(event.clientX - start.x)}px`,
       height: `${Math.abs(event.clientY - start.y)}px`,
     });
-    this.brush.hidden = false;
+    brush.hidden = false;
   }
 
   /** Zooms into the units and steps covered by the grid cells a..b (inclusive). */

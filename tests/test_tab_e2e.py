@@ -510,6 +510,16 @@ def test_gradient_heatmap_colours_in_both_modes_and_tooltip_numbers(servers, pag
     assert rows["gradient zeros / count"] == "6 / 8"
     assert rows["zero-gradient share"] == "0.7500"
     assert rows["mean |∂loss/∂pre-act.|"] == "0.001"
+    # Dragging across units 1..3 of the gradient heatmap zooms both heatmaps to those rows.
+    before = draw_count(frame)
+    page.mouse.move(box["x"] + 2, box["y"] + 1.5 * box["height"] / 6)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] - 2, box["y"] + 3.5 * box["height"] / 6, steps=4)
+    page.mouse.up()
+    wait_for_draws(frame, before)
+    assert gradient_pixel(frame, "relu", "dense", 0, 0)[1] == (len(STEPS), 3)
+    assert pixel(frame, "relu", "dense", 0, 0)[1] == (len(STEPS), 3)
+    assert [gradient_pixel(frame, "relu", "dense", 0, row)[0] for row in range(3)] == [gradient_magnitude_rgb(0, u) for u in (1, 2, 3)]
     assert page.errors == []
 
 
