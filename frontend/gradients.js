@@ -35,6 +35,17 @@ export function panelLayers(tagsOfRun, orderedTags) {
     });
 }
 
+/** Gradient series of a run whose layer has no activation series (so no panel shows them), sorted. */
+export function orphanGradientTags(tagsOfRun) {
+  return Object.keys(tagsOfRun)
+    .filter((tag) => tagsOfRun[tag].kind === KIND_GRADIENTS)
+    .filter((tag) => {
+      const layer = tag.endsWith(GRADIENTS_TAG_SUFFIX) ? tag.slice(0, -GRADIENTS_TAG_SUFFIX.length) : null;
+      return layer == null || !tagsOfRun[layer] || tagsOfRun[layer].kind === KIND_GRADIENTS;
+    })
+    .sort();
+}
+
 /**
  * Int32Array [steps.length]: for each activation step, the index of the
  * gradient record of the same step, or -1 when there is none. Both lists are

@@ -7,7 +7,7 @@
  * need, and hands drawing to the panels.
  */
 
-import { GRAD_MAGNITUDE, GRAD_ZEROS, panelLayers } from "./gradients.js";
+import { GRAD_MAGNITUDE, GRAD_ZEROS, orphanGradientTags, panelLayers } from "./gradients.js";
 import { listenForReloads } from "./host.js";
 import { Api, ApiError, layersInModelOrder, sortedRuns } from "./model.js";
 import { LayerPanel } from "./panel.js";
@@ -191,7 +191,7 @@ export class App {
     });
     // Rebuilding the same sections would detach them for a moment and make the
     // page jump to the top on every auto-reload; only rebuild when they changed.
-    const sectionsKey = JSON.stringify(layout.map(({ run, infos, panels }) => [run, panels.map((p) => [p.tag, infos[p.tag].downsampled])]));
+    const sectionsKey = JSON.stringify(layout.map(({ run, infos, panels }) => [run, panels.map((p) => [p.tag, infos[p.tag].downsampled]), orphanGradientTags(infos)]));
     if (sectionsKey !== this.sectionsKey) {
       this.sectionsKey = sectionsKey;
       this.runsHolder.replaceChildren(
@@ -201,6 +201,7 @@ export class App {
             { class: "run-section", dataset: { run } },
             el("h2", { class: "run-title", text: run }),
             views.downsampledNote(run, infos),
+            views.orphanGradientsNote(run, infos),
             el("div", { class: "run-panels" }, ...panels.map((p) => p.element)),
           ),
         ),

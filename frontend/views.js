@@ -5,7 +5,7 @@
 
 import { DEAD_RGB, NEARLY_DEAD_RGB, NO_DATA_RGB, SCALE_STOPS, cssRgb } from "./colors.js";
 import { el, percent } from "./dom.js";
-import { GRAD_MAGNITUDE, GRAD_ZEROS, magnitudeAt } from "./gradients.js";
+import { GRADIENTS_TAG_SUFFIX, GRAD_MAGNITUDE, GRAD_ZEROS, magnitudeAt, orphanGradientTags } from "./gradients.js";
 import { DORMANT_SCORE_CAP, METRIC_DORMANT, METRIC_ZEROS, SORT_DEATH, SORT_INDEX, SORT_LATEST } from "./stats.js";
 
 /** The line a user adds to Keras training to get data into this tab. */
@@ -211,6 +211,18 @@ export function downsampledNote(run, infos) {
     el("code", { text: KEEP_ALL_FLAG }),
     el("span", { text: "." }),
   );
+}
+
+/** Says which gradient series of a run are not shown because their layer has no activation records. */
+export function orphanGradientsNote(run, infos) {
+  const tags = orphanGradientTags(infos);
+  if (!tags.length) return null;
+  return el("div", {
+    class: "message warning",
+    text:
+      `Run "${run}" has gradient records without the matching activation records, so they are not shown: ${tags.join(", ")}. ` +
+      `A layer's gradients are drawn under its activation heatmap (tag "<layer>${GRADIENTS_TAG_SUFFIX}").`,
+  });
 }
 
 /**

@@ -10,6 +10,7 @@ import {
   gradientSeverity,
   logRange,
   magnitudeAt,
+  orphanGradientTags,
   magnitudeSeverity,
   meanAbs,
   panelLayers,
@@ -31,6 +32,17 @@ test("gradient series join their layer's panel and never get one of their own", 
     { tag: "dense_1", gradientTag: null },
     { tag: "dense_1/gradients", gradientTag: null },
   ]);
+});
+
+test("orphan gradient series are the ones whose layer has no activation series", () => {
+  const tags = {
+    dense: { kind: "activations" },
+    "dense/gradients": { kind: "gradients" },
+    "gone/gradients": { kind: "gradients" },
+    "odd name": { kind: "gradients" },
+  };
+  assert.deepEqual(orphanGradientTags(tags), ["gone/gradients", "odd name"]);
+  assert.deepEqual(orphanGradientTags({ dense: { kind: "activations" } }), []);
 });
 
 test("alignSteps finds the gradient record of each activation step, -1 where there is none", () => {
