@@ -3,6 +3,9 @@
 * :func:`activations` is the ``tf.summary.histogram`` of this plugin: it reduces
   a batch of activations to per-unit sums and writes one record to the default
   summary writer.
+* :func:`gradients` writes the same record for a batch of gradients of the
+  loss with respect to a layer's pre-activations (the layer's gradient series,
+  tagged ``<name>/gradients``); :func:`gradients_pb` is its numpy twin.
 * :class:`Accumulator` sums many batches (custom training loops, also under
   ``tf.distribute``) and writes one record per layer when asked, e.g. per epoch.
 * :func:`activations_pb` builds the same ``Summary`` proto with numpy only, for
@@ -160,6 +163,22 @@ def activations_pb(name, data, description=None, channels_first=False):
       ``file_writer.add_summary(summary, global_step=step)``.
     """
     return stats_pb(name, description=description, **reduce_activations_np(data, channels_first))
+
+
+def gradients_pb(name, data, description=None, channels_first=False):
+    """Builds the gradient record ``Summary`` of layer ``name`` without TensorFlow.
+
+    The numpy twin of :func:`gradients`: like :func:`activations_pb` for
+    ``data`` = the gradients of the loss with respect to the layer's
+    pre-activations, tagged :func:`metadata.gradients_tag` ``(name)``.
+    """
+    _check_name(name)
+    return stats_pb(
+        metadata.gradients_tag(name),
+        description=description,
+        kind=metadata.KIND_GRADIENTS,
+        **reduce_activations_np(data, channels_first),
+    )
 
 
 # --------------------------------------------------------------------------
@@ -326,12 +345,16 @@ def encode_stats(count, zeros, abs_sum, nonfinite):
     )
 
 
-def write_stats(name, count, zeros, abs_sum, nonfinite, step=None, description=None, order=None):
+def write_stats(
+    name, count, zeros, abs_sum, nonfinite, step=None, description=None, order=None,
+    kind=metadata.KIND_ACTIVATIONS,
+):
     """Writes one record of already-reduced sums to the default summary writer.
 
-    ``order`` is the layer's position in its model (see
-    :func:`metadata.create_summary_metadata`). ``name`` is used as the tag as
-    is (no name scope is added).
+    ``order`` is the layer's position in its model and ``kind`` what the sums
+    describe (see :func:`metadata.create_summary_metadata`). ``name`` is used
+    as the tag as is (no name scope is added; a gradient series is tagged
+    :func:`metadata.gradients_tag` of its layer's tag).
 
     Returns:
       Like ``tf.summary.write``: True on success, False if no default writer
@@ -343,7 +366,7 @@ def write_stats(name, count, zeros, abs_sum, nonfinite, step=None, description=N
         tag=name,
         tensor=lambda: encode_stats(count, zeros, abs_sum, nonfinite),
         step=step,
-        metadata=metadata.create_summary_metadata(description, order=order),
+        metadata=metadata.create_summary_metadata(description, kind=kind, order=order),
     )
 
 
@@ -378,15 +401,65 @@ def activations(name, data, step=None, description=None, channels_first=False):
       >>> with writer.as_default(step=epoch):
       ...     summary.activations("dense_1", hidden)
     """
+    return _write_batch(name, data, step, description, channels_first, metadata.KIND_ACTIVATIONS)
+
+
+def gradients(name, data, step=None, description=None, channels_first=False):
+    """Writes a gradient record of layer ``name`` for a batch of pre-activation gradients.
+
+    ``data`` holds the values of d(loss)/d(pre-activation) of the layer's
+    units: for ``a = activation(z)``, the gradient with respect to ``z``, so a
+    ReLU unit that is off on an input gets exactly 0 there. The record has the
+    layout of :func:`activations` (per unit: values exactly 0, ``|value|``
+    summed, NaN/Inf) and is tagged ``<name>/gradients``
+    (:func:`metadata.gradients_tag`), so the tab shows it beside the layer's
+    activations written with :func:`activations` under the same ``name``.
+
+    For a mean ``|gradient|`` per input that does not depend on the batch
+    size, differentiate the *sum* of the per-example losses, not their mean.
+
+    Args:
+      name: The layer's tag, as given to :func:`activations`; scoped like
+        other ``tf.summary`` ops.
+      data: Gradients of shape ``[batch, ..., units]`` (the shape of the
+        pre-activations); every axis but the last is reduced.
+      step: Explicit int64 step; defaults to ``tf.summary.experimental.get_step()``.
+      description: Optional markdown description of the series.
+      channels_first: Whether the units axis is axis 1 (``NCHW`` layouts).
+
+    Returns:
+      True on success, False if no default writer is set or recording is off.
+
+    Raises:
+      ValueError: as for :func:`activations`.
+
+    Example:
+      >>> with tf.GradientTape() as tape:
+      ...     z = x @ w1 + b1          # pre-activation of layer "hidden"
+      ...     tape.watch(z)
+      ...     hidden = tf.nn.relu(z)
+      ...     loss = tf.reduce_sum(tf.square(hidden @ w2 + b2 - y))  # sum over examples
+      >>> dz = tape.gradient(loss, z)
+      >>> with writer.as_default(step=epoch):
+      ...     summary.activations("hidden", hidden)
+      ...     summary.gradients("hidden", dz)
+    """
+    return _write_batch(name, data, step, description, channels_first, metadata.KIND_GRADIENTS)
+
+
+def _write_batch(name, data, step, description, channels_first, kind):
+    """Reduces ``data`` and writes it as a record of ``kind`` under the scoped ``name``."""
     _check_name(name)
     tf = _tf()
     data = _as_activations(data, channels_first)
     with tf.summary.experimental.summary_scope(name, "deadrelu_summary", values=[data, step]) as (tag, _):
+        if kind == metadata.KIND_GRADIENTS:
+            tag = metadata.gradients_tag(tag)
         return tf.summary.write(
             tag=tag,
             tensor=lambda: encode_stats(**_reduce_validated(data, channels_first)),
             step=step,
-            metadata=metadata.create_summary_metadata(description),
+            metadata=metadata.create_summary_metadata(description, kind=kind),
         )
 
 
@@ -443,7 +516,7 @@ class Accumulator:
       ...         acc.write(step=epoch)
     """
 
-    def __init__(self, units=None, *, channels_first=False, description=None):
+    def __init__(self, units=None, *, channels_first=False, description=None, kind=metadata.KIND_ACTIVATIONS):
         """Creates an empty accumulator.
 
         Args:
@@ -458,7 +531,15 @@ class Accumulator:
           channels_first: Default for :meth:`update`: whether the units axis
             is axis 1 (``NCHW``) rather than the last.
           description: Optional markdown description of every written series.
+          kind: What :meth:`update` is given: ``"activations"`` (layer
+            outputs), or ``"gradients"`` (gradients of the loss with respect
+            to the layers' pre-activations, see :func:`gradients`), whose
+            records are tagged ``<layer_name>/gradients``. Use one
+            Accumulator per kind.
         """
+        if kind not in metadata.KNOWN_KINDS:
+            raise ValueError("kind must be one of %r, got %r" % (metadata.KNOWN_KINDS, kind))
+        self._kind = kind
         self._channels_first = bool(channels_first)
         self._description = description
         self._layers = {}  # insertion order = the order of records
@@ -557,7 +638,8 @@ class Accumulator:
         """Writes one record per layer with the sums since the last write, then resets.
 
         Records go to the default summary writer in insertion order, each
-        with ``order`` = its index. The sums are reset even when nothing is
+        with ``order`` = its index, tagged with the layer name (plus
+        ``/gradients`` for an Accumulator of ``kind="gradients"``). The sums are reset even when nothing is
         recorded (no writer, ``record_if`` off), so every record covers only
         the batches since the previous ``write`` call. Call it outside
         ``strategy.run``.
@@ -573,8 +655,16 @@ class Accumulator:
         tf = _tf()
         if _in_replica_context_of_a_strategy():
             raise ValueError("Accumulator.write must be called outside strategy.run (cross-replica context)")
+        gradients = self._kind == metadata.KIND_GRADIENTS
         written = [
-            write_stats(name, *layer.variables, step=step, description=self._description, order=order)
+            write_stats(
+                metadata.gradients_tag(name) if gradients else name,
+                *layer.variables,
+                step=step,
+                description=self._description,
+                order=order,
+                kind=self._kind,
+            )
             for order, (name, layer) in enumerate(self._layers.items())
         ]
         self.reset()
