@@ -19,6 +19,8 @@ of the package does not.
 """
 
 import contextlib
+import copy
+import dataclasses
 import logging
 import numbers
 import os
@@ -235,42 +237,206 @@ class _LayerTap:
 
 
 # --------------------------------------------------------------------------
+# Gradients with respect to pre-activations
+
+# Layers that are an activation alone: the pre-activation is their input.
+ACTIVATION_LAYERS = (
+    keras.layers.ReLU,
+    keras.layers.LeakyReLU,
+    keras.layers.ELU,
+    keras.layers.PReLU,
+    keras.layers.Softmax,
+)
+
+
+def _has_fused_activation(layer):
+    """Whether ``layer`` computes ``activation(z)`` with its own ``activation`` attribute.
+
+    True for Dense, Conv and kin, and for ``keras.layers.Activation``; their
+    ``call`` looks the function up on the instance, so it can be wrapped there.
+    """
+    return (
+        not isinstance(layer, keras.layers.RNN)
+        and "activation" in vars(layer)
+        and callable(layer.activation)
+    )
+
+
+def _check_gradients_visible(layers):
+    """Raises ValueError naming ``record_gradients`` for a layer without a visible pre-activation."""
+    for layer in layers:
+        if not (_has_fused_activation(layer) or isinstance(layer, ACTIVATION_LAYERS)):
+            raise ValueError(
+                "record_gradients: layer %r (%s) has no pre-activation the monitor can see "
+                "(it must have an `activation` argument, like Dense or Conv2D, or be an "
+                "activation layer such as ReLU or Activation); leave it out of layers= or "
+                "pass record_gradients=False" % (layer.name, type(layer).__name__)
+            )
+
+
+@contextlib.contextmanager
+def _watching_preactivations(layers, tape, captured):
+    """Within the block, each call of ``layers[i]`` appends its pre-activation to ``captured[i]``.
+
+    The pre-activation ``z`` is passed through ``tf.identity`` and watched by
+    ``tape``: the copy feeds only the activation, so its gradient is the one
+    that flows through the unit's activation (not through a skip connection
+    that also reads ``z``), and the layer's output is unchanged. Meant for the
+    duration of a trace; everything is restored on exit.
+    """
+    restorers = []
+
+    def watched(index, z):
+        z = tf.identity(z)
+        tape.watch(z)
+        captured[index].append(z)
+        return z
+
+    try:
+        for index, layer in enumerate(layers):
+            if _has_fused_activation(layer):
+                activation = layer.activation
+
+                def wrapped_activation(z, index=index, activation=activation):
+                    return activation(watched(index, z))
+
+                restorers.append(_patch_attribute(layer, "activation", wrapped_activation))
+            else:
+                call = layer.call
+
+                def wrapped_call(inputs, *args, index=index, call=call, **kwargs):
+                    return call(watched(index, inputs), *args, **kwargs)
+
+                restorers.append(_patch_attribute(layer, "call", wrapped_call))
+        yield
+    finally:
+        while restorers:
+            restorers.pop()()
+
+
+def _summed_loss(model, loss_fn):
+    """``loss(y, y_pred, sample_weight)``: the sum over examples of the per-example losses.
+
+    A sum, not a mean, so that d(loss)/dz of one example is the gradient of
+    that example's own loss, whatever the number of probe rows. Uses
+    ``loss_fn`` when given, else the model's compiled loss.
+
+    Raises:
+      ValueError: naming ``loss_fn`` when neither gives one loss to use.
+    """
+    loss = loss_fn
+    if loss is None:
+        loss = getattr(model, "loss", None)
+        if loss is None:
+            raise ValueError(
+                "record_gradients needs a loss: model %r was compiled without one; pass "
+                "loss_fn=(y_true, y_pred) -> per-example losses" % model.name
+            )
+        if isinstance(loss, (list, tuple, dict)):
+            raise ValueError(
+                "record_gradients: model %r was compiled with several losses (%s); pass "
+                "loss_fn=(y_true, y_pred) -> per-example losses" % (model.name, type(loss).__name__)
+            )
+        if isinstance(loss, str):
+            loss = keras.losses.get(loss)
+    if isinstance(loss, keras.losses.Loss):
+        summing = copy.copy(loss)
+        summing.reduction = "sum"
+
+        def summed(y, y_pred, sample_weight):
+            return summing(y, y_pred, sample_weight=sample_weight)
+
+    elif callable(loss):
+
+        def summed(y, y_pred, sample_weight):
+            per_example = tf.convert_to_tensor(loss(y, y_pred))
+            if sample_weight is not None:
+                weights = tf.cast(sample_weight, per_example.dtype)
+                while weights.shape.rank < per_example.shape.rank:
+                    weights = weights[..., tf.newaxis]
+                per_example = per_example * weights
+            return tf.reduce_sum(per_example)
+
+    else:
+        raise ValueError("loss_fn must be a callable (y_true, y_pred) -> per-example losses, got %r" % (loss,))
+    return summed
+
+
+# --------------------------------------------------------------------------
 # Probe data
 
 
-def _probe_inputs(probe_data, probe_size):
-    """The model inputs of ``probe_data`` cut to ``probe_size`` rows, as numpy.
+@dataclasses.dataclass(frozen=True)
+class _Probe:
+    """The probe sample: model inputs, and targets and sample weights when given (numpy)."""
+
+    x: object
+    y: object = None
+    sample_weight: object = None
+
+    @property
+    def rows(self):
+        return keras.tree.flatten(self.x)[0].shape[0]
+
+    def rows_between(self, start, stop):
+        """The probe's rows ``start:stop`` (a chunk run through the model at once)."""
+
+        def cut(part):
+            return None if part is None else keras.tree.map_structure(lambda a: a[start:stop], part)
+
+        return _Probe(cut(self.x), cut(self.y), cut(self.sample_weight))
+
+
+def _numeric_arrays(part, what):
+    """``part`` (an array or a list/dict of arrays) as numpy arrays with a batch axis."""
+    leaves = keras.tree.flatten(part)
+    if not leaves:
+        raise ValueError("probe_data holds no arrays in its %s" % what)
+    arrays = []
+    for leaf in leaves:
+        array = np.asarray(leaf)
+        if array.dtype.kind not in "biuf":
+            raise ValueError("probe_data must hold numeric arrays, got dtype %s in its %s" % (array.dtype, what))
+        if array.ndim < 1 or array.shape[0] == 0:
+            raise ValueError(
+                "probe_data must have a batch axis with at least one row, got shape %s in its %s"
+                % (array.shape, what)
+            )
+        arrays.append(array)
+    return keras.tree.pack_sequence_as(part, arrays), arrays
+
+
+def _probe_from(probe_data, probe_size):
+    """A :class:`_Probe` of ``probe_data`` cut to ``probe_size`` rows.
 
     ``probe_data`` follows ``fit()``'s convention: an array (or a list/dict of
-    arrays for a multi-input model), or a tuple ``(x, y)`` / ``(x, y,
-    sample_weight)`` of which only ``x`` is used.
+    arrays for a multi-input model), or a tuple ``(x,)``, ``(x, y)`` or ``(x,
+    y, sample_weight)``; ``y`` (the targets) is needed only for gradients.
     """
+    y = sample_weight = None
     if isinstance(probe_data, tuple):
         if not 1 <= len(probe_data) <= 3:
             raise ValueError(
                 "probe_data as a tuple must be (x,), (x, y) or (x, y, sample_weight), "
                 "got a tuple of %d items" % len(probe_data)
             )
-        probe_data = probe_data[0]
-    leaves = keras.tree.flatten(probe_data)
-    if not leaves:
-        raise ValueError("probe_data holds no arrays")
-    arrays = []
-    for leaf in leaves:
-        array = np.asarray(leaf)
-        if array.dtype.kind not in "biuf":
-            raise ValueError("probe_data must hold numeric arrays, got dtype %s" % array.dtype)
-        if array.ndim < 1 or array.shape[0] == 0:
-            raise ValueError(
-                "probe_data must have a batch axis with at least one row, got shape %s"
-                % (array.shape,)
-            )
-        arrays.append(array)
-    rows = {array.shape[0] for array in arrays}
-    if len(rows) != 1:
-        raise ValueError("probe_data arrays have different numbers of rows: %s" % sorted(rows))
-    arrays = [array[:probe_size] for array in arrays]
-    return keras.tree.pack_sequence_as(probe_data, arrays)
+        probe_data, y, sample_weight = (probe_data + (None, None))[:3]
+    parts = {"inputs x": probe_data, "targets y": y, "sample weights": sample_weight}
+    packed, rows = {}, {}
+    for what, part in parts.items():
+        if part is None and what != "inputs x":
+            continue
+        packed[what], arrays = _numeric_arrays(part, what)
+        rows.update({"%s #%d" % (what, i): a.shape[0] for i, a in enumerate(arrays)})
+    if len(set(rows.values())) != 1:
+        raise ValueError(
+            "probe_data arrays have different numbers of rows: %s"
+            % ", ".join("%s: %d" % item for item in rows.items())
+        )
+    cut = {
+        what: keras.tree.map_structure(lambda a: a[:probe_size], part) for what, part in packed.items()
+    }
+    return _Probe(cut["inputs x"], cut.get("targets y"), cut.get("sample weights"))
 
 
 def _check_probe_fits(model, probe_x):
@@ -297,6 +463,10 @@ def _check_probe_fits(model, probe_x):
                 "probe_data has shape %s but model %r expects inputs of shape %s"
                 % (got, model.name, expected)
             )
+
+
+def _as_numpy(stats):
+    return {key: np.asarray(value) for key, value in stats.items()}
 
 
 def _add_stats(total, stats):
@@ -349,12 +519,26 @@ class DeadReluMonitor(keras.callbacks.Callback):
         ``Activation("relu")``), or a list of layer names or layer objects.
         Records appear in model order whatever the order of this list.
       probe_data: None to count during training; otherwise the inputs to probe
-        with (an array, a list/dict of arrays, or a tuple ``(x, y)`` as for
-        ``fit()``), of which the first ``probe_size`` rows are used. A model
-        that is not built when ``fit()`` starts (a Sequential model without
-        ``keras.Input``, a subclassed model) is built by calling it on one
-        probe row.
+        with (an array, a list/dict of arrays, or a tuple ``(x, y)`` or ``(x,
+        y, sample_weight)`` as for ``fit()``), of which the first
+        ``probe_size`` rows are used. A model that is not built when
+        ``fit()`` starts (a Sequential model without ``keras.Input``, a
+        subclassed model) is built by calling it on one probe row.
       probe_size: Maximum number of probe rows (default 1024).
+      record_gradients: Whether every probe record also writes, per layer, a
+        gradient record (tag ``<layer>/gradients``): over the probe rows, the
+        values of d(loss_i)/dz, where ``z`` is the layer's pre-activation
+        (the value before a Dense/Conv layer's ``activation``, or the input
+        of a ReLU/Activation layer) and ``loss_i`` the loss of example ``i``;
+        per unit it counts the exact zeros (a dead ReLU unit gets zero
+        gradient on every input) and sums ``|d(loss_i)/dz|``. The loss
+        differentiated is the *sum* of the per-example losses (not their
+        mean), so the mean ``|gradient|`` does not shrink as the probe
+        grows. Default (None): on when ``probe_data`` has targets ``y``.
+      loss_fn: The per-example loss for gradients, a callable ``(y_true,
+        y_pred) -> losses`` with one loss per example (or a
+        ``keras.losses.Loss``, which is then summed); default: the model's
+        compiled loss, summed over examples.
       update_freq: ``"epoch"`` to write once per epoch (step = epochs
         completed), or an int N to write every N training batches (step =
         training batches run; with a probe: probe every N batches).
@@ -365,12 +549,18 @@ class DeadReluMonitor(keras.callbacks.Callback):
 
     Raises:
       ValueError: an argument is invalid (the message names it); at the start
-        of ``fit()``, a layer named in ``layers`` is not in the model or
-        ``probe_data`` does not fit the model's inputs.
+        of ``fit()``, a layer named in ``layers`` is not in the model,
+        ``probe_data`` does not fit the model's inputs, or gradients are
+        asked for but there is no single loss to differentiate (``loss_fn``)
+        or a layer has no visible pre-activation (``record_gradients``).
 
     Example:
       >>> monitor = DeadReluMonitor("logs/run1")
       >>> model.fit(x, y, epochs=10, callbacks=[monitor])
+
+      On a probe, with gradients:
+
+      >>> monitor = DeadReluMonitor("logs/run1", probe_data=(x_val[:1024], y_val[:1024]))
     """
 
     def __init__(
@@ -382,6 +572,8 @@ class DeadReluMonitor(keras.callbacks.Callback):
         update_freq="epoch",
         warn_above=None,
         stop_above=None,
+        record_gradients=None,
+        loss_fn=None,
     ):
         super().__init__()
         if not isinstance(log_dir, (str, os.PathLike)) or not os.fspath(log_dir):
@@ -401,7 +593,23 @@ class DeadReluMonitor(keras.callbacks.Callback):
         self.warn_above = _check_fraction("warn_above", warn_above)
         self.stop_above = _check_fraction("stop_above", stop_above)
         self._requested_layers = _check_layers_argument(layers)
-        self._probe_x = None if probe_data is None else _probe_inputs(probe_data, self.probe_size)
+        self._probe = None if probe_data is None else _probe_from(probe_data, self.probe_size)
+        has_targets = self._probe is not None and self._probe.y is not None
+        if record_gradients is None:
+            record_gradients = has_targets
+        elif not isinstance(record_gradients, bool):
+            raise ValueError("record_gradients must be None, True or False, got %r" % (record_gradients,))
+        elif record_gradients and not has_targets:
+            raise ValueError(
+                "record_gradients=True needs targets on the probe: pass probe_data=(x, y) "
+                "(gradients of the loss are taken on the probe)"
+            )
+        if loss_fn is not None and not callable(loss_fn):
+            raise ValueError("loss_fn must be None or a callable (y_true, y_pred) -> per-example losses, got %r" % (loss_fn,))
+        self.record_gradients = record_gradients
+        self._loss_fn = loss_fn
+        self._summed_loss = None  # sum over examples of the per-example loss (gradients only)
+        self._loss_source = None  # the loss it was made from
 
         self._layers = None
         self._tags = None
@@ -423,7 +631,7 @@ class DeadReluMonitor(keras.callbacks.Callback):
     @property
     def counts_during_training(self):
         """True when counting training batches, False when probing."""
-        return self._probe_x is None
+        return self._probe is None
 
     # -- fit() hooks --------------------------------------------------------
 
@@ -445,7 +653,15 @@ class DeadReluMonitor(keras.callbacks.Callback):
         self._batches_since_write = 0
         if not self.counts_during_training:
             self._build_from_probe()
-            _check_probe_fits(model, self._probe_x)
+            _check_probe_fits(model, self._probe.x)
+            if self.record_gradients:
+                _check_gradients_visible(self._layers)
+                # A recompile may bring another loss: the probe is traced again.
+                loss_source = self._loss_fn if self._loss_fn is not None else getattr(model, "loss", None)
+                if self._summed_loss is None or loss_source is not self._loss_source:
+                    self._summed_loss = _summed_loss(model, self._loss_fn)
+                    self._loss_source = loss_source
+                    self._probe_function = None
         self._writer = tf.summary.create_file_writer(self.log_dir)
         if self.counts_during_training:
             self._start_counting()
@@ -460,7 +676,7 @@ class DeadReluMonitor(keras.callbacks.Callback):
         if self._initial_record_pending and not self.counts_during_training:
             self._initial_record_pending = False
             if self._is_new_step(self._current_step()):
-                self._write(self._current_step(), self._run_probe())
+                self._write(self._current_step(), *self._run_probe())
 
     def on_train_batch_end(self, batch, logs=None):
         # ``batch`` is the last batch index of this call: more than one batch
@@ -600,60 +816,87 @@ class DeadReluMonitor(keras.callbacks.Callback):
         """
         if self.model.built:
             return
-        one_row = keras.tree.map_structure(lambda array: array[:1], self._probe_x)
+        one_row = self._probe.rows_between(0, 1).x
         try:
             self.model(one_row, training=False)
         except (ValueError, TypeError, tf.errors.InvalidArgumentError) as e:
             raise ValueError("probe_data does not fit model %r: %s" % (self.model.name, e)) from e
 
     def _run_probe(self):
-        """Per-layer sums of the monitored layers' outputs over the probe rows."""
+        """Runs the probe in chunks.
+
+        Returns:
+          ``(activations, gradients)``: per monitored layer, the sums over the
+          probe rows of its outputs, and of the gradients of the summed loss
+          with respect to its pre-activations (None when not recording
+          gradients).
+        """
         if self._probe_function is None:
             self._probe_function = self._make_probe_function()
-        rows = keras.tree.flatten(self._probe_x)[0].shape[0]
+        with_gradients = self.record_gradients
         totals = [None] * len(self._layers)
+        gradient_totals = [None] * len(self._layers) if with_gradients else None
         self._tap.install()
         try:
-            for start in range(0, rows, PROBE_BATCH_SIZE):
-                chunk = keras.tree.map_structure(
-                    lambda a: a[start : start + PROBE_BATCH_SIZE], self._probe_x
-                )
+            for start in range(0, self._probe.rows, PROBE_BATCH_SIZE):
+                chunk = self._probe.rows_between(start, start + PROBE_BATCH_SIZE)
                 try:
-                    stats = self._probe_function(chunk)
+                    if with_gradients:
+                        stats, gradient_stats = self._probe_function(chunk.x, chunk.y, chunk.sample_weight)
+                    else:
+                        stats, gradient_stats = self._probe_function(chunk.x, None, None)
                 except (ValueError, TypeError, tf.errors.InvalidArgumentError) as e:
                     raise ValueError("probe_data does not fit model %r: %s" % (self.model.name, e)) from e
                 for index, layer_stats in enumerate(stats):
                     if layer_stats is None:
                         raise _not_called(self._layers[index], self.model)
-                    layer_stats = {key: np.asarray(value) for key, value in layer_stats.items()}
-                    totals[index] = _add_stats(totals[index], layer_stats)
+                    totals[index] = _add_stats(totals[index], _as_numpy(layer_stats))
+                    if with_gradients:
+                        gradient_totals[index] = _add_stats(gradient_totals[index], _as_numpy(gradient_stats[index]))
         finally:
             self._tap.uninstall()
-        return totals
+        return totals, gradient_totals
 
     def _make_probe_function(self):
         model = self.model
         tap = self._tap
         layers = self._layers
+        summed_loss = self._summed_loss if self.record_gradients else None
+
+        def reduce_calls(layer, calls):
+            reduced = [summary.reduce_activations(call, _channels_first(layer)) for call in calls]
+            return {key: tf.add_n([r[key] for r in reduced]) for key in reduced[0]}
 
         # Plain Python over the layers, nothing for autograph to convert.
         @tf.function(reduce_retracing=True, autograph=False)
-        def probe(x):
+        def probe(x, y, sample_weight):
             outputs = [[] for _ in layers]
+            preactivations = [[] for _ in layers]
 
             def collect(index, output):
                 outputs[index].append(output)
 
-            with tap.active(collect):
-                model(x, training=False)
-            stats = []
-            for layer, calls in zip(layers, outputs):
-                if not calls:
-                    stats.append(None)  # reported outside, where it is not mistaken for bad probe_data
-                    continue
-                reduced = [summary.reduce_activations(call, _channels_first(layer)) for call in calls]
-                stats.append({key: tf.add_n([r[key] for r in reduced]) for key in reduced[0]})
-            return stats
+            with contextlib.ExitStack() as stack:
+                stack.enter_context(tap.active(collect))
+                if summed_loss is not None:
+                    # Only the watched pre-activations, not every variable read.
+                    tape = stack.enter_context(tf.GradientTape(watch_accessed_variables=False))
+                    stack.enter_context(_watching_preactivations(layers, tape, preactivations))
+                y_pred = model(x, training=False)
+                if summed_loss is not None:
+                    loss = summed_loss(y, y_pred, sample_weight)
+            # A layer not called is reported outside, where it is not mistaken for bad probe_data.
+            stats = [reduce_calls(layer, calls) if calls else None for layer, calls in zip(layers, outputs)]
+            if summed_loss is None:
+                return stats, None
+            flat = [z for calls in preactivations for z in calls]
+            # A pre-activation the loss does not depend on has gradient 0.
+            flat_gradients = iter(tape.gradient(loss, flat, unconnected_gradients=tf.UnconnectedGradients.ZERO))
+            gradient_stats = [
+                reduce_calls(layer, [next(flat_gradients) for _ in calls]) if calls else None
+                for layer, calls in zip(layers, preactivations)
+            ]
+            return stats, gradient_stats
 
         return probe
 
@@ -661,12 +904,12 @@ class DeadReluMonitor(keras.callbacks.Callback):
 
     def _write_update(self):
         if self.counts_during_training:
-            stats = self._accumulated()
+            stats, gradient_stats = self._accumulated(), None
             self._accumulator.reset()
         else:
-            stats = self._run_probe()
+            stats, gradient_stats = self._run_probe()
         self._batches_since_write = 0
-        self._write(self._current_step(), stats)
+        self._write(self._current_step(), stats, gradient_stats)
 
     def _current_step(self):
         return self._epochs if self.update_freq == "epoch" else self._batches
@@ -675,19 +918,22 @@ class DeadReluMonitor(keras.callbacks.Callback):
         """Whether ``step`` is past the last record (TensorBoard's loader drops steps that go back)."""
         return self._last_written_step is None or step > self._last_written_step
 
-    def _write(self, step, stats_per_layer):
-        """Writes one record and one dead-fraction scalar per layer, then checks the thresholds."""
+    def _write(self, step, stats_per_layer, gradient_stats_per_layer=None):
+        """Writes per layer one record, its gradient record if given, and a dead-fraction scalar; then checks the thresholds."""
         if not self._is_new_step(step):
             return
         mode = (
             "counted during training over the batches since the previous record"
             if self.counts_during_training
-            else "on a fixed probe of %d rows in inference mode"
-            % keras.tree.flatten(self._probe_x)[0].shape[0]
+            else "on a fixed probe of %d rows in inference mode" % self._probe.rows
         )
+        if gradient_stats_per_layer is None:
+            gradient_stats_per_layer = [None] * len(self._layers)
         shares = []
         with self._writer.as_default():
-            for order, (tag, layer, stats) in enumerate(zip(self._tags, self._layers, stats_per_layer)):
+            for order, (tag, layer, stats, gradient_stats) in enumerate(
+                zip(self._tags, self._layers, stats_per_layer, gradient_stats_per_layer)
+            ):
                 summary.write_stats(
                     tag,
                     step=step,
@@ -695,6 +941,19 @@ class DeadReluMonitor(keras.callbacks.Callback):
                     order=order,
                     **stats,
                 )
+                if gradient_stats is not None:
+                    summary.write_stats(
+                        metadata.gradients_tag(tag),
+                        step=step,
+                        description=(
+                            "Gradients d(loss_i)/dz of layer `%s`, %s, with respect to its "
+                            "pre-activation z, %s (loss_i: the loss of probe example i)."
+                            % (layer.name, _describe(layer), mode)
+                        ),
+                        order=order,
+                        kind=metadata.KIND_GRADIENTS,
+                        **gradient_stats,
+                    )
                 record = metadata.Record(**stats)
                 dead, units = int(np.count_nonzero(record.dead)), record.units
                 share = dead / units if units else 0.0

@@ -53,8 +53,12 @@ def assert_record(record, activations):
 
 
 def layer_records(logdir):
-    """{tag: [(step, Record)]} of the run written directly into logdir."""
-    return {tag: series for (run, tag), series in read_records(str(logdir)).items() if run == "."}
+    """{tag: [(step, Record)]} of the activation series of the run written directly into logdir."""
+    return {
+        tag: series
+        for (run, tag), series in read_records(str(logdir)).items()
+        if run == "." and not tag.endswith(metadata.GRADIENTS_TAG_SUFFIX)
+    }
 
 
 def scalar_values(logdir):
