@@ -34,6 +34,7 @@ import time
 
 from tensorboard_plugin_deadrelu import analysis
 from tensorboard_plugin_deadrelu import logdir_reader
+from tensorboard_plugin_deadrelu import metadata
 
 DEFAULT_TAU = 0.025
 
@@ -91,6 +92,20 @@ def summarize_series(series, tau):
     }
 
 
+def summarize_gradients(series):
+    """The report's gradient numbers for a layer: units whose ∂loss/∂pre-activation
+    was exactly zero on every probe input at the gradient series' latest step.
+
+    Returns:
+      ``{"zero_gradient_now": int|None, "zero_gradient_now_share": float|None}``;
+      None when the layer has no gradient records.
+    """
+    if series is None:
+        return {"zero_gradient_now": None, "zero_gradient_now_share": None}
+    zero_now = int(analysis.dead_mask(series.count[-1:], series.zeros[-1:])[0].sum())
+    return {"zero_gradient_now": zero_now, "zero_gradient_now_share": _share(zero_now, series.units)}
+
+
 def _share(part, whole):
     return part / whole if whole else 0.0
 
@@ -104,12 +119,19 @@ def summarize_run(run, paths, reader, tau):
     contents = logdir_reader.read_run(run, paths, reader)
     layers, skipped = [], []
     skipped += [{"run": s.run, "layer": s.tag, "step": s.step, "reason": s.reason} for s in contents.skipped]
+    gradients = {
+        series.tag: series
+        for series in contents.series
+        if series.kind == metadata.KIND_GRADIENTS and series.steps.shape[0]
+    }
     for series in contents.series:
         skipped += [
             {"run": series.run, "layer": series.tag, "step": s.step, "reason": s.reason} for s in series.skipped
         ]
-        if series.steps.shape[0]:
-            layers.append(summarize_series(series, tau))
+        if series.kind == metadata.KIND_ACTIVATIONS and series.steps.shape[0]:
+            layer = summarize_series(series, tau)
+            layer.update(summarize_gradients(gradients.get(metadata.gradients_tag(series.tag))))
+            layers.append(layer)
     return {
         "layers": layers,
         "skipped_records": skipped,
@@ -162,8 +184,12 @@ def build_report(logdir, tau=DEFAULT_TAU, fail_above=None, reader="auto", jobs=N
       that count divided by ``units``), ``dead_at_first_step`` /
       ``dead_at_first_step_share``, ``first_fully_dead_step`` (int or null
       for never), ``dormant_now`` / ``dormant_now_share`` (units with
-      τ-dormant score ``<= tau`` at ``latest_step``), ``skipped_records``,
-      ``above_fail_above`` (bool; false without ``fail_above``);
+      τ-dormant score ``<= tau`` at ``latest_step``), ``zero_gradient_now`` /
+      ``zero_gradient_now_share`` (units whose gradient was exactly zero on
+      every probe input at the layer's latest gradient record; null when the
+      layer has no gradient records), ``skipped_records``,
+      ``above_fail_above`` (bool; false without ``fail_above``). Gradient
+      series (``<layer>/gradients``) are not layers of their own;
     * ``failing_layers``: ``[{"run", "layer", "dead_now_share"}]`` of the
       layers above ``fail_above``;
     * ``skipped_records``: ``[{"run", "layer", "step", "reason"}]`` of
@@ -249,6 +275,7 @@ def _no_records_message(logdir, totals, skipped, damaged):
 # Text output
 
 _COLUMNS = ("run", "layer", "units", "steps", "dead now", "dead at first", "fully dead at", "dormant now")
+_GRADIENT_COLUMN = "zero gradient now"
 
 
 def format_table(report):
@@ -267,8 +294,15 @@ def format_table(report):
         for layer in report["layers"]
     ]
     header = _COLUMNS[:-1] + ("dormant now (tau=%g)" % report["tau"],)
+    if any(layer["zero_gradient_now"] is not None for layer in report["layers"]):
+        header += (_GRADIENT_COLUMN,)
+        rows = [
+            row + ("-" if layer["zero_gradient_now"] is None
+                   else _count_and_share(layer["zero_gradient_now"], layer["zero_gradient_now_share"]),)
+            for row, layer in zip(rows, report["layers"])
+        ]
     widths = [max(len(row[i]) for row in rows + [header]) for i in range(len(header))]
-    numeric = {2, 4, 5, 7}  # right-aligned columns
+    numeric = {2, 4, 5, 7, 8}  # right-aligned columns
     lines = []
     for row in [header] + rows:
         cells = [

@@ -490,3 +490,36 @@ def test_report_on_a_log_written_by_tensorflow(tmp_path):
     assert (layer["dead_now"], layer["dead_at_first_step"]) == (dead_now, 1) == (2, 1)
     assert layer["dormant_now"] == dormant == 3
     assert layer["first_fully_dead_step"] is None
+
+
+def test_gradient_series_are_reported_with_their_layer_not_as_layers(tmp_path):
+    run_dir = str(tmp_path / "net")
+    zeros = np.array([[4, 0, 1], [4, 4, 0]])
+    write_records(run_dir, "dense", [
+        (step, {"count": 4, "zeros": zeros[i], "abs_sum": np.ones(3), "nonfinite": np.zeros(3, np.int64)})
+        for i, step in enumerate((0, 1))
+    ])
+    gradient_zeros = np.array([[4, 4, 0], [4, 0, 0]])  # latest step: only unit 0 has zero gradient everywhere
+    write_records(run_dir, "dense/gradients", [
+        (step, {"count": 4, "zeros": gradient_zeros[i], "abs_sum": np.ones(3), "nonfinite": np.zeros(3, np.int64)})
+        for i, step in enumerate((0, 1))
+    ], kind="gradients")
+    result = report.build_report(str(tmp_path))
+    assert [layer["layer"] for layer in result["layers"]] == ["dense"]
+    (layer,) = result["layers"]
+    assert layer["dead_now"] == 2
+    assert layer["zero_gradient_now"] == 1
+    assert layer["zero_gradient_now_share"] == pytest.approx(1 / 3)
+    out = io.StringIO()
+    assert report.main(["report", str(tmp_path)], stdout=out, stderr=io.StringIO()) == 0
+    header, row = out.getvalue().splitlines()[:2]
+    assert header.rstrip().endswith("zero gradient now")
+    assert row.rstrip().endswith("1 (33.3%)")
+
+
+def test_layers_without_gradients_have_null_gradient_fields(logdir):
+    result = report.build_report(logdir)
+    assert all(layer["zero_gradient_now"] is None for layer in result["layers"])
+    out = io.StringIO()
+    report.main(["report", logdir], stdout=out, stderr=io.StringIO())
+    assert "zero gradient" not in out.getvalue()
