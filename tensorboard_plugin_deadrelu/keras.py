@@ -13,6 +13,9 @@ the Scalars tab. It counts in one of two ways:
   not); afterwards the model gets fit()'s own train function back;
 * **on a probe** (``probe_data=``): a fixed sample is run in inference mode
   before training and at every update, a snapshot of the current weights.
+  With targets (``probe_data=(x, y)``) each probe also records, per unit, the
+  gradient of the loss with respect to the unit's pre-activation (tag
+  ``<layer>/gradients``): a dead ReLU unit gets exactly zero gradient.
 
 This module is the Keras entry point and imports TensorFlow and Keras; the rest
 of the package does not.
@@ -339,17 +342,34 @@ def _summed_loss(model, loss_fn):
             )
         if isinstance(loss, str):
             loss = keras.losses.get(loss)
+    compiled = loss_fn is None
+
+    def check_outputs(y_pred):
+        outputs = len(keras.tree.flatten(y_pred))
+        if compiled and outputs != 1:
+            raise ValueError(
+                "record_gradients: model %r has %d outputs; pass loss_fn=(y_true, y_pred) -> "
+                "per-example losses, which gets them as the model returns them" % (model.name, outputs)
+            )
+
     if isinstance(loss, keras.losses.Loss):
         summing = copy.copy(loss)
         summing.reduction = "sum"
 
         def summed(y, y_pred, sample_weight):
+            check_outputs(y_pred)
             return summing(y, y_pred, sample_weight=sample_weight)
 
     elif callable(loss):
 
         def summed(y, y_pred, sample_weight):
+            check_outputs(y_pred)
             per_example = tf.convert_to_tensor(loss(y, y_pred))
+            if per_example.shape.rank == 0:
+                raise ValueError(
+                    "loss_fn must return one loss per example (shape [batch, ...]), got a scalar; "
+                    "the monitor sums them itself"
+                )
             if sample_weight is not None:
                 weights = tf.cast(sample_weight, per_example.dtype)
                 while weights.shape.rank < per_example.shape.rank:
@@ -606,6 +626,8 @@ class DeadReluMonitor(keras.callbacks.Callback):
             )
         if loss_fn is not None and not callable(loss_fn):
             raise ValueError("loss_fn must be None or a callable (y_true, y_pred) -> per-example losses, got %r" % (loss_fn,))
+        if loss_fn is not None and not record_gradients:
+            raise ValueError("loss_fn is used only for gradients, which need probe_data=(x, y) and record_gradients")
         self.record_gradients = record_gradients
         self._loss_fn = loss_fn
         self._summed_loss = None  # sum over examples of the per-example loss (gradients only)

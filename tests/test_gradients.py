@@ -358,6 +358,7 @@ def test_gradients_only_with_targets_unless_turned_off(tmp_path):
         ({"record_gradients": True, "probe_data": np.zeros((4, 3))}, "probe_data"),
         ({"record_gradients": "yes", "probe_data": (np.zeros((4, 3)), np.zeros((4, 1)))}, "record_gradients"),
         ({"loss_fn": 3, "probe_data": (np.zeros((4, 3)), np.zeros((4, 1)))}, "loss_fn"),
+        ({"loss_fn": keras.losses.mean_squared_error, "probe_data": np.zeros((4, 3))}, "loss_fn"),
         ({"probe_data": (np.zeros((4, 3)), np.zeros((5, 1)))}, "probe_data"),
         ({"probe_data": (np.zeros((4, 3)), np.array(["a"] * 4))}, "probe_data"),
     ],
@@ -378,9 +379,15 @@ def test_no_single_loss_or_no_visible_pre_activation_is_refused_at_fit(tmp_path)
     inputs = keras.Input((3,))
     hidden = keras.layers.Dense(4, activation="relu", name="hidden")(inputs)
     two_outputs = keras.Model(inputs, [keras.layers.Dense(1)(hidden), keras.layers.Dense(1)(hidden)])
-    two_outputs.compile(optimizer="sgd", loss=["mse", "mae"])
-    with pytest.raises(ValueError, match="loss_fn"):
-        two_outputs.fit(x, [y, y], verbose=0, callbacks=[DeadReluMonitor(tmp_path, probe_data=(x, [y, y]))])
+    for loss in (["mse", "mae"], "mse"):  # a list of losses, or one loss for both outputs
+        two_outputs.compile(optimizer="sgd", loss=loss)
+        with pytest.raises(ValueError, match="loss_fn"):
+            two_outputs.fit(x, [y, y], verbose=0, callbacks=[DeadReluMonitor(tmp_path, probe_data=(x, [y, y]))])
+
+    model = small_model()  # a loss_fn that means the examples instead of returning them
+    with pytest.raises(ValueError, match="loss_fn must return one loss per example"):
+        model.fit(x, y, verbose=0, callbacks=[DeadReluMonitor(
+            tmp_path, probe_data=(x, y), loss_fn=lambda t, p: keras.ops.mean(keras.ops.square(p - t)))])
 
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, activation="relu"),
                               keras.layers.Flatten(name="flat"), keras.layers.Dense(1)])
