@@ -6,7 +6,12 @@ one-epoch ``fit()`` calls in interleaved rounds (A B C, C B A, ...):
 
 * ``plain``     no callback;
 * ``counting``  DeadReluMonitor counting during training (targets <= 1.02);
-* ``probe``     DeadReluMonitor on a 1024-row probe (target <= 1.04).
+* ``probe``     DeadReluMonitor on a 1024-row probe (target <= 1.04);
+* ``probe_gradients``  the same probe with its targets, so every probe also
+  records each unit's d(loss)/d(pre-activation) (one backward pass).
+
+Then one probe alone (the monitor's ``_run_probe``) is timed with and without
+gradients, interleaved, against the fastest plain epoch.
 
 The fastest round of each is compared, because whole-fit times swing by 2x on
 a shared machine.
@@ -85,11 +90,14 @@ def make_model(learning_rate, seed=0):
 
 def overhead(rounds, logdir):
     x, y = make_data()
-    models = {name: make_model(0.01) for name in ("plain", "counting", "probe")}
+    models = {name: make_model(0.01) for name in ("plain", "counting", "probe", "probe_gradients")}
     callbacks = {
         "plain": [],
         "counting": [DeadReluMonitor(os.path.join(logdir, "counting"))],
         "probe": [DeadReluMonitor(os.path.join(logdir, "probe"), probe_data=x[:1024])],
+        "probe_gradients": [
+            DeadReluMonitor(os.path.join(logdir, "probe_gradients"), probe_data=(x[:1024], y[:1024]))
+        ],
     }
 
     cpu_seconds = {name: [] for name in models}
@@ -105,13 +113,27 @@ def overhead(rounds, logdir):
     times = ab.compare({name: fit(name) for name in models}, rounds=rounds, warmup=1)
     print("fit() of one epoch, %d x %d, batch %d, MLP %d-%s-%d, wall time:" % (
         ROWS, FEATURES, BATCH, FEATURES, "-".join(map(str, HIDDEN)), CLASSES))
-    ab.print_ratios(times, baseline="plain", targets={"counting": 1.02, "probe": 1.04})
+    targets = {"counting": 1.02, "probe": 1.04}
+    ab.print_ratios(times, baseline="plain", targets=targets)
     # CPU seconds of this process are less disturbed by the neighbours than
     # wall time (though not immune: their cache traffic and our threads'
     # spinning count too); the warm-up round is left out.
     print("the same runs, CPU seconds of this process:")
     cpu = {name: {"min": min(t[1:]), "all": t[1:]} for name, t in cpu_seconds.items()}
-    ab.print_ratios(cpu, baseline="plain", targets={"counting": 1.02, "probe": 1.04})
+    ab.print_ratios(cpu, baseline="plain", targets=targets)
+
+    probes = {
+        "probe": callbacks["probe"][0]._run_probe,
+        "probe_gradients": callbacks["probe_gradients"][0]._run_probe,
+    }
+    probe_times = ab.compare(probes, rounds=max(rounds, 5), warmup=1)
+    epoch = times["plain"]["min"]
+    print("one 1024-row probe alone (fastest of %d), against the fastest plain epoch (%.3f s):"
+          % (len(probe_times["probe"]["all"]), epoch))
+    for name, t in probe_times.items():
+        print("  %-16s %.3f s = %.1f%% of an epoch" % (name, t["min"], 100 * t["min"] / epoch))
+    print("  gradients / activations only: %.2fx" % (
+        probe_times["probe_gradients"]["min"] / probe_times["probe"]["min"]))
 
 
 def dead_units(logdir, run):
