@@ -554,7 +554,10 @@ class DeadReluMonitor(keras.callbacks.Callback):
         gradient on every input) and sums ``|d(loss_i)/dz|``. The loss
         differentiated is the *sum* of the per-example losses (not their
         mean), so the mean ``|gradient|`` does not shrink as the probe
-        grows. Default (None): on when ``probe_data`` has targets ``y``.
+        grows; it runs in inference mode like the probe, and only the
+        gradient through the unit's activation counts (not a skip
+        connection that also reads ``z``). Default (None): on when
+        ``probe_data`` has targets ``y``.
       loss_fn: The per-example loss for gradients, a callable ``(y_true,
         y_pred) -> losses`` with one loss per example (or a
         ``keras.losses.Loss``, which is then summed); default: the model's
