@@ -103,7 +103,10 @@ def train_variant(variant, settings, run_dir, position=1, total=1, out=sys.stdou
 
     Writes loss scalars and, per hidden layer, Dead ReLU records from a probe
     of the whole validation set: a record of the initial weights at step 0 and
-    one after every epoch (step = epochs completed).
+    one after every epoch (step = epochs completed). Each probe records the
+    layer's activations (tag ``<layer>``) and, from the validation targets, the
+    gradient of the loss with respect to each unit's pre-activation (tag
+    ``<layer>/gradients``).
     """
     keras, tf = _keras_and_tf()
     from experiments import models
@@ -117,7 +120,9 @@ def train_variant(variant, settings, run_dir, position=1, total=1, out=sys.stdou
         # Named explicitly: tanh, sigmoid, leaky ReLU and SELU are not found
         # by the monitor's ReLU-family search.
         layers=hidden,
-        probe_data=dataset.x_val,
+        # With its targets, the probe also yields gradient records
+        # (<layer>/gradients): each unit's d(loss)/d(pre-activation).
+        probe_data=(dataset.x_val, dataset.y_val),
         probe_size=len(dataset.x_val),
     )
     model.fit(
