@@ -261,6 +261,28 @@ def _tensor_to_ndarray(value):
         raise metadata.RecordError("the record tensor does not parse: %s" % e) from None
 
 
+def read_events(path, damaged_files, reader="python"):
+    """Yields every event of one event file as an ``event_pb2.Event``.
+
+    For readers of summaries other than Dead ReLU records (the experiments'
+    result table reads its loss scalars with it), with the same file
+    handling as :func:`read_run` and no TensorFlow needed.
+
+    Args:
+      path: An event file.
+      damaged_files: A list; a :class:`DamagedFile` is appended when the
+        file's tail is truncated, fails its checksum or holds an event that
+        does not parse (reading stops there).
+      reader: ``"python"`` or ``"tensorflow"`` (see :func:`choose_reader`).
+    """
+    for raw in _serialized_events(path, reader, damaged_files):
+        try:
+            yield event_pb2.Event.FromString(raw)
+        except Exception as e:  # protobuf's DecodeError; a CRC-valid but foreign record
+            damaged_files.append(DamagedFile(path, "an event does not parse: %s" % e))
+            return
+
+
 def _serialized_events(path, reader, damaged_files):
     """Yields the serialized events of one file; notes a damaged tail in ``damaged_files``."""
     if reader == "tensorflow":
