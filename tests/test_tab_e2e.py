@@ -8,30 +8,16 @@ empty logdir, one a copy of the "relu" run with the default (Rust) loader; the
 browser is shared by the module.
 """
 
-import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
+import contextlib
 
 import numpy as np
 import pytest
-from playwright import sync_api as playwright_api
 
+from tests import browser as chromium
+from tests import tensorboard_process
 from tests.eventfiles import write_records
+from tests.tensorboard_process import get_json
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SAMPLE_LIMIT = 10
 XSS_RUN = "<img src=x onerror=alert(1)>"
 
@@ -111,42 +97,6 @@ def records(zeros, abs_sum, steps, count):
     ]
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def get_json(url):
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return json.load(response)
-
-
-def start_tensorboard(logdir, *flags):
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--host", "127.0.0.1",
-         "--port", str(port), *flags],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
-    )
-    return process, "http://127.0.0.1:%d" % port
-
-
-def wait_until_serving(process, url, expected_runs, timeout=90):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        assert process.poll() is None, "tensorboard exited with %s" % process.returncode
-        try:
-            if set(get_json(url + "/data/plugin/deadrelu/tags")) == expected_runs:
-                return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError("tensorboard at %s did not serve runs %s in %d s" % (url, expected_runs, timeout))
-
-
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory):
     """{"data", "empty", "fast": urls, "data_process": Popen, "logdir": path}; all killed at the end."""
@@ -163,32 +113,25 @@ def servers(tmp_path_factory):
     write_records(str(logdir / "relu"), "dense_2", records(wide_zeros, np.ones((2, WIDE_UNITS), np.float32), [0, 10], COUNT))
     long_zeros = np.tile(ZEROS[:1], (15, 1))
     write_records(str(logdir / "long"), "dense", records(long_zeros, np.tile(ABS_SUM[:1], (15, 1)), list(range(15)), COUNT))
-    empty = tmp_path_factory.mktemp("empty")
+    empty_logdir = tmp_path_factory.mktemp("empty")
     fast_logdir = tmp_path_factory.mktemp("fast")
     write_records(str(fast_logdir / "relu"), "dense", records(ZEROS, ABS_SUM, STEPS, COUNT))
-    data_process, data_url = start_tensorboard(
-        logdir, "--load_fast=false", "--samples_per_plugin", "deadrelu=%d" % SAMPLE_LIMIT, "--reload_interval", "1"
-    )
-    empty_process, empty_url = start_tensorboard(empty, "--load_fast=false")
-    fast_process, fast_url = start_tensorboard(fast_logdir, "--load_fast=true")
-    processes = (data_process, empty_process, fast_process)
-    try:
-        wait_until_serving(data_process, data_url, {"relu", XSS_RUN, "grow", "long"})
-        wait_until_serving(empty_process, empty_url, set())
-        wait_until_serving(fast_process, fast_url, {"relu"})
-        yield {"data": data_url, "empty": empty_url, "fast": fast_url, "data_process": data_process, "logdir": logdir}
-    finally:
-        for process in processes:
-            process.kill()
-            process.wait()
+    with contextlib.ExitStack() as stack:
+        data = stack.enter_context(tensorboard_process.running(
+            logdir, "--load_fast=false", "--samples_per_plugin", "deadrelu=%d" % SAMPLE_LIMIT, "--reload_interval", "1"
+        ))
+        empty = stack.enter_context(tensorboard_process.running(empty_logdir, "--load_fast=false"))
+        fast = stack.enter_context(tensorboard_process.running(fast_logdir, "--load_fast=true"))
+        tensorboard_process.wait_for_runs(data, {"relu", XSS_RUN, "grow", "long"})
+        tensorboard_process.wait_for_runs(empty, set())
+        tensorboard_process.wait_for_runs(fast, {"relu"})
+        yield {"data": data.url, "empty": empty.url, "fast": fast.url, "data_process": data.process, "logdir": logdir}
 
 
 @pytest.fixture(scope="module")
 def browser():
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium.headless_chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -234,15 +177,18 @@ def pixel(frame, run, tag, step_index, unit):
     return tuple(found["rgba"][:3]), (found["width"], found["height"])
 
 
-def wait_for_draws(frame, count_before):
-    frame.wait_for_function(
-        "n => performance.getEntriesByType('measure').filter(m => m.name.startsWith('deadrelu:draw')).length > n",
-        arg=count_before,
-    )
-
-
 def draw_count(frame):
-    return frame.evaluate("performance.getEntriesByType('measure').filter(m => m.name.startsWith('deadrelu:draw')).length")
+    return len(chromium.measure_durations(frame))
+
+
+def tooltip_rows(tab):
+    """Waits for the tab's tooltip to show and returns its rows as ``{key: value}`` text."""
+    tooltip = tab.locator(".tooltip")
+    tooltip.wait_for(state="visible")
+    return {
+        row.locator(".tooltip-key").inner_text(): row.locator(".tooltip-value").inner_text()
+        for row in tooltip.locator(".tooltip-row").all()
+    }
 
 
 def test_tab_is_listed_and_shows_layers_in_order(servers, page):
@@ -295,7 +241,7 @@ def test_sorting_reorders_unit_rows(servers, page):
     for sort, order in expected_orders.items():
         before = draw_count(frame)
         tab.locator("select[name=sort]").select_option(sort)
-        wait_for_draws(frame, before)
+        chromium.wait_for_new_measure(frame, before)
         for row, unit in enumerate(order):
             for s in range(len(STEPS)):
                 assert pixel(frame, "relu", "dense", s, row)[0] == zero_fraction_rgb(ZEROS[s, unit], COUNT), (sort, row)
@@ -319,7 +265,7 @@ def test_large_layer_aggregates_rows_and_zooms_into_units(servers, page):
     page.mouse.down()
     page.mouse.move(box["x"] + box["width"] - 5, y(dead_row + 5), steps=5)
     page.mouse.up()
-    wait_for_draws(frame, before)
+    chromium.wait_for_new_measure(frame, before)
     first = -(-(dead_row - 5) * WIDE_UNITS // rows)  # first unit of row dead_row - 5
     last = -(-(dead_row + 6) * WIDE_UNITS // rows)  # one past the last unit of row dead_row + 5
     _, (_, zoomed_rows) = pixel(frame, "relu", "dense_2", 0, 0)
@@ -345,12 +291,7 @@ def test_hover_shows_the_cell_numbers_consistent_with_the_overview(servers, page
     box = canvas.bounding_box()
     step_index, unit = 2, 4  # step 20: 6 of 8 zeros; unit 4 dies for good at step 30
     page.mouse.move(box["x"] + (step_index + 0.5) * box["width"] / 4, box["y"] + (unit + 0.5) * box["height"] / 6)
-    tooltip = tab.locator(".tooltip")
-    tooltip.wait_for(state="visible")
-    rows = dict(
-        (row.locator(".tooltip-key").inner_text(), row.locator(".tooltip-value").inner_text())
-        for row in tooltip.locator(".tooltip-row").all()
-    )
+    rows = tooltip_rows(tab)
     overview = get_json(servers["data"] + "/data/plugin/deadrelu/overview?run=relu")
     dense = next(layer for layer in overview["layers"] if layer["tag"] == "dense")
     assert dense["death_step"][unit] == 30
@@ -374,7 +315,7 @@ def test_dormant_metric_recolours_cells_by_score(servers, page):
     tab.locator(".deadrelu[data-details=loaded]").wait_for()
     before = draw_count(frame)
     tab.locator("select[name=metric]").select_option("dormant")
-    wait_for_draws(frame, before)
+    chromium.wait_for_new_measure(frame, before)
     scores = dormant_scores(COUNT, ABS_SUM)
     for s in range(len(STEPS)):
         for u in range(ZEROS.shape[1]):
@@ -388,7 +329,7 @@ def test_dormant_metric_recolours_cells_by_score(servers, page):
     before = draw_count(frame)
     tab.locator("input[name=tau]").fill("0.6")
     tab.locator("input[name=tau]").dispatch_event("change")
-    wait_for_draws(frame, before)
+    chromium.wait_for_new_measure(frame, before)
     assert pixel(frame, "relu", "dense", 0, 1)[0] == DEAD_RGB
 
 
@@ -428,10 +369,11 @@ def test_reload_brings_new_steps_and_keeps_the_selection(servers, page):
     write_records(
         str(servers["logdir"] / "grow"), "dense", records(ZEROS[2:3], ABS_SUM[2:3], [2], COUNT)
     )
-    deadline = time.time() + 30
-    while get_json(servers["data"] + "/data/plugin/deadrelu/tags")["grow"]["dense"]["steps"] != 3:
-        assert time.time() < deadline, "tensorboard did not pick up the new step"
-        time.sleep(0.3)
+    tensorboard_process.wait_until(
+        lambda: get_json(servers["data"] + "/data/plugin/deadrelu/tags")["grow"]["dense"]["steps"] == 3,
+        "tensorboard to pick up the new step",
+        timeout=30,
+    )
     frame.evaluate("window.scrollTo(0, 300)")
     page.locator("button.reload-button").click()
     frame.wait_for_function(
@@ -499,12 +441,7 @@ def test_gradient_heatmap_colours_in_both_modes_and_tooltip_numbers(servers, pag
     box = canvas.bounding_box()
     step_index, unit = 2, 4  # step 20: activation 6 of 8 zeros; gradient the same, mean 1e-3
     page.mouse.move(box["x"] + (step_index + 0.5) * box["width"] / 4, box["y"] + (unit + 0.5) * box["height"] / 6)
-    tooltip = tab.locator(".tooltip")
-    tooltip.wait_for(state="visible")
-    rows = dict(
-        (row.locator(".tooltip-key").inner_text(), row.locator(".tooltip-value").inner_text())
-        for row in tooltip.locator(".tooltip-row").all()
-    )
+    rows = tooltip_rows(tab)
     assert rows["unit"] == "4" and rows["step"] == "20"
     assert rows["zeros / count"] == "6 / 8"
     assert rows["gradient zeros / count"] == "6 / 8"
@@ -516,7 +453,7 @@ def test_gradient_heatmap_colours_in_both_modes_and_tooltip_numbers(servers, pag
     page.mouse.down()
     page.mouse.move(box["x"] + box["width"] - 2, box["y"] + 3.5 * box["height"] / 6, steps=4)
     page.mouse.up()
-    wait_for_draws(frame, before)
+    chromium.wait_for_new_measure(frame, before)
     assert gradient_pixel(frame, "relu", "dense", 0, 0)[1] == (len(STEPS), 3)
     assert pixel(frame, "relu", "dense", 0, 0)[1] == (len(STEPS), 3)
     assert [gradient_pixel(frame, "relu", "dense", 0, row)[0] for row in range(3)] == [gradient_magnitude_rgb(0, u) for u in (1, 2, 3)]

@@ -10,11 +10,6 @@ import contextlib
 import glob
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 
@@ -22,7 +17,7 @@ import numpy as np
 import pytest
 
 from tensorboard_plugin_deadrelu import encoding, loader
-from tests import eventfiles
+from tests import eventfiles, tensorboard_process
 
 EPOCHS = 300
 LAYERS = {"dense_1": 5, "dense_2": 4, "dense_3": 3}
@@ -62,12 +57,6 @@ def logdir(tmp_path_factory):
     return root, live_path, complete
 
 
-def free_port():
-    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def get(base, path):
     """``(status, content type, body bytes)``; HTTP errors are returned, not raised."""
     try:
@@ -84,57 +73,27 @@ def get_json(base, path):
     return json.loads(body)
 
 
-def wait_until(condition, what, timeout=STARTUP_TIMEOUT, processes=()):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for p in processes:
-            assert p.poll() is None, "tensorboard exited with %s while waiting for %s" % (p.returncode, what)
-        try:
-            value = condition()
-            if value:
-                return value
-        except (OSError, ValueError, KeyError):
-            pass  # not answering yet, or data still loading
-        time.sleep(0.5)
-    raise AssertionError("timed out after %.0f s waiting for %s" % (timeout, what))
-
-
 @pytest.fixture(scope="module")
 def servers(logdir, tmp_path_factory):
     root = logdir[0]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     logs = tmp_path_factory.mktemp("tb_logs")
-    started = {}
-    try:
-        for name, flags in SERVERS.items():
-            port = free_port()
-            log = open(logs / (name + ".log"), "wb")
-            process = subprocess.Popen(
-                [sys.executable, "-m", "tensorboard.main", "--logdir", str(root), "--port", str(port),
-                 "--host", "127.0.0.1", "--reload_interval=1"] + flags,
-                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+    with contextlib.ExitStack() as stack:
+        started = {
+            name: stack.enter_context(
+                tensorboard_process.running(root, "--reload_interval=1", *flags, log_path=logs / (name + ".log"))
             )
-            started[name] = (process, "http://127.0.0.1:%d" % port, log)
-        for name, (process, base, _) in started.items():
+            for name, flags in SERVERS.items()
+        }
+        for name, tensorboard in started.items():
             # The fast loader's data server reads in the background: wait for every epoch.
-            wait_until(
-                lambda: all(t["last_step"] == EPOCHS - 1 for t in get_json(base, "/data/plugin/deadrelu/tags")["net"].values())
-                and len(get_json(base, "/data/plugin/deadrelu/tags")["net"]) == len(LAYERS),
+            tensorboard_process.wait_until(
+                lambda: all(t["last_step"] == EPOCHS - 1 for t in get_json(tensorboard.url, "/data/plugin/deadrelu/tags")["net"].values())
+                and len(get_json(tensorboard.url, "/data/plugin/deadrelu/tags")["net"]) == len(LAYERS),
                 "%s to load the run" % name,
-                processes=[process],
+                STARTUP_TIMEOUT,
+                processes=[tensorboard.process],
             )
-        yield {name: base for name, (_, base, _) in started.items()}
-    finally:
-        for process, _, _ in started.values():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)  # the fast loader's data server too
-        for process, _, log in started.values():
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-            log.close()
+        yield {name: tensorboard.url for name, tensorboard in started.items()}
 
 
 @pytest.mark.parametrize("name", ["fast", "slow"])
@@ -199,7 +158,7 @@ def test_truncated_last_record_then_completed_while_serving(servers, logdir):
     with open(live_path, "ab") as f:
         f.write(complete[-9:])
     for name in ("fast", "slow"):
-        wait_until(
+        tensorboard_process.wait_until(
             lambda: get_json(servers[name], "/data/plugin/deadrelu/tags")["live"]["relu"]["steps"] == LIVE_STEPS,
             "%s to show the completed record" % name,
             timeout=30,
