@@ -21,14 +21,10 @@ Run: python benchmarks/bench_http.py [--units 4096] [--steps 1000] [--repeats 5]
 """
 
 import argparse
-import contextlib
 import json
 import os
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,6 +41,7 @@ from tensorboard.compat.proto import event_pb2, summary_pb2  # noqa: E402
 from tensorboard.summary.writer.event_file_writer import EventFileWriter  # noqa: E402
 
 from tensorboard_plugin_deadrelu import encoding, series  # noqa: E402
+from tests import tensorboard_process  # noqa: E402
 from tests.eventfiles import write_records  # noqa: E402
 
 COUNT = 50_000  # values per unit per record: an epoch of 50k examples -> uint16 cells
@@ -76,12 +73,6 @@ def write_logdir(root, units, steps):
     writer.close()
 
 
-def free_port():
-    with contextlib.closing(socket.socket()) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def rss_bytes(pid):
     """Resident memory of ``pid`` and all its descendants."""
     total = 0
@@ -99,22 +90,9 @@ def rss_bytes(pid):
     return total
 
 
-@contextlib.contextmanager
 def tensorboard(logdir, load_fast):
-    port = free_port()
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tensorboard.main", "--logdir", logdir, "--port", str(port), "--host", "127.0.0.1",
-         "--load_fast=" + load_fast, "--reload_interval=0"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True,
-    )
-    base = "http://127.0.0.1:%d" % port
-    try:
-        yield process, base
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+    """A context manager: TensorBoard on ``logdir`` with ``--load_fast=load_fast``, no reloading."""
+    return tensorboard_process.running(logdir, "--load_fast=" + load_fast, "--reload_interval=0")
 
 
 def fetch(url):
@@ -127,32 +105,28 @@ def fetch(url):
     return elapsed, body
 
 
-def wait_for(base, process, has_run):
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "tensorboard exited"
-        try:
-            _, body = fetch(base + "/data/plugin/scalars/tags")
-            if not has_run or DONE_TAG in json.loads(body).get("big", {}):
-                return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError("tensorboard did not load the run")
+def wait_for(server, has_run):
+    """Waits until TensorBoard answers and, if ``has_run``, lists the scalar written after the layer."""
+
+    def loaded():
+        _, body = fetch(server.url + "/data/plugin/scalars/tags")
+        return not has_run or DONE_TAG in json.loads(body).get("big", {})
+
+    tensorboard_process.wait_until(loaded, "tensorboard to load the run", timeout=600, processes=[server.process])
 
 
 def measure_server(logdir, empty_logdir, load_fast, units, steps, repeats):
     raw_bytes = units * steps * 4
     cells = units * steps
-    with tensorboard(empty_logdir, load_fast) as (process, base):
-        wait_for(base, process, has_run=False)
+    with tensorboard(empty_logdir, load_fast) as server:
+        wait_for(server, has_run=False)
         time.sleep(2)
-        baseline_rss = rss_bytes(process.pid)
-    with tensorboard(logdir, load_fast) as (process, base):
-        wait_for(base, process, has_run=True)
+        baseline_rss = rss_bytes(server.process.pid)
+    with tensorboard(logdir, load_fast) as server:
+        wait_for(server, has_run=True)
         time.sleep(2)
-        loaded_rss = rss_bytes(process.pid)
-        heatmap = base + "/data/plugin/deadrelu/heatmap?run=big&tag=" + TAG
+        loaded_rss = rss_bytes(server.process.pid)
+        heatmap = server.url + "/data/plugin/deadrelu/heatmap?run=big&tag=" + TAG
         forms = {
             "binary zeros": heatmap + "&format=binary&field=zeros",
             "binary abs_sum": heatmap + "&format=binary&field=abs_sum",
@@ -166,8 +140,8 @@ def measure_server(logdir, empty_logdir, load_fast, units, steps, repeats):
             warm = [fetch(url)[0] for _ in range(repeats)]
             print("  %-26s %9.3f %9.4f %9.4f %12d %9.2f" % (name, cold, min(warm), statistics.median(warm), len(body), len(body) / cells))
             if name == "binary abs_sum":
-                rss_after["binary"] = rss_bytes(process.pid)
-        rss_after["JSON"] = rss_bytes(process.pid)
+                rss_after["binary"] = rss_bytes(server.process.pid)
+        rss_after["JSON"] = rss_bytes(server.process.pid)
         header, array = encoding.decode_binary(fetch(forms["binary zeros"])[1])
         print("  (cold of the first form includes reading the series; binary zeros dtype %s)" % header["dtype"])
         print("  resident memory: empty logdir %.0f MB, run loaded %.0f MB (+%.1f MB = %.2fx raw %.1f MB)"

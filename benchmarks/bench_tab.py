@@ -22,9 +22,7 @@ Run: python benchmarks/bench_tab.py [--units 4096] [--steps 1000] [--repeats 3] 
 import argparse
 import os
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,18 +32,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from tests import tensorboard_process  # noqa: E402
+from tests.browser import headless_chromium, measure_durations, wait_for_new_measure  # noqa: E402
 from tests.eventfiles import write_records  # noqa: E402
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def write_layer(logdir, units, steps, count=256, gradients=False):
@@ -83,45 +72,69 @@ def write_layer(logdir, units, steps, count=256, gradients=False):
         write_records(os.path.join(logdir, "big"), "dense_4096/gradients", gradient_records, kind="gradients")
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_tensorboard(logdir):
-    port = free_port()
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tensorboard.main", "--logdir", logdir, "--port", str(port),
-         "--host", "127.0.0.1", "--load_fast=false", "--reload_interval", "0"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-    )
-    url = "http://127.0.0.1:%d" % port
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/data/plugin/deadrelu/tags", timeout=5) as r:
-                if b"dense_4096" in r.read():
-                    return process, url
-        except OSError:
-            pass
-        time.sleep(0.3)
-    process.kill()
-    raise RuntimeError("tensorboard did not answer on %s" % url)
-
-
-def draw_measures(frame, prefix="deadrelu:draw"):
-    return frame.evaluate(
-        "p => performance.getEntriesByType('measure').filter(m => m.name.startsWith(p)).map(m => m.duration)", prefix
-    )
-
-
-def wait_for_new_measure(frame, before, prefix="deadrelu:draw"):
-    frame.wait_for_function(
-        "([n, p]) => performance.getEntriesByType('measure').filter(m => m.name.startsWith(p)).length > n",
-        arg=[before, prefix],
-    )
+def measure(url, args):
+    """Loads the tab ``args.repeats`` times in headless Chromium and prints the timings."""
+    t = time.perf_counter()
+    with urllib.request.urlopen(url + "/data/plugin/deadrelu/heatmap?run=big&tag=dense_4096&format=binary&field=zeros") as r:
+        size = len(r.read())
+    print("binary zeros field: %.1f MB, first request %.0f ms" % (size / 1e6, 1e3 * (time.perf_counter() - t)))
+    open_to_drawn, module_to_drawn, draws, resorts, dormant, retau = [], [], [], [], [], []
+    gradient_draws, gradient_recolours = [], []
+    with headless_chromium() as browser:
+        for _ in range(args.repeats):
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.add_init_script("localStorage.clear()")
+            t = time.perf_counter()
+            page.goto(url + "/#deadrelu")
+            frame_locator = page.frame_locator("iframe")
+            frame_locator.locator(".panel[data-drawn=true]").wait_for(timeout=120_000)
+            open_to_drawn.append(1e3 * (time.perf_counter() - t))
+            frame = next(f for f in page.frames if "plugin_entry" in f.url)
+            draws.append(measure_durations(frame)[0])
+            module_to_drawn.append(frame.evaluate(
+                "(() => { const r = performance.getEntriesByName('deadrelu:render')[0];"
+                " const d = performance.getEntriesByType('measure').find(m => m.name.startsWith('deadrelu:draw'));"
+                " return d.startTime + d.duration - r.startTime; })()"
+            ))
+            frame_locator.locator(".deadrelu[data-details=loaded]").wait_for(timeout=120_000)
+            if args.gradients:
+                frame_locator.locator(".deadrelu[data-gradients=loaded]").wait_for(timeout=120_000)
+                gradient_draws.append(measure_durations(frame, "deadrelu:gradients")[0])
+                before = len(measure_durations(frame, "deadrelu:gradients"))
+                frame_locator.locator("select[name=gradient]").select_option("magnitude")
+                wait_for_new_measure(frame, before, "deadrelu:gradients")
+                gradient_recolours.append(measure_durations(frame, "deadrelu:gradients")[-1])
+                frame_locator.locator("select[name=gradient]").select_option("zeros")
+            before = len(measure_durations(frame))
+            frame_locator.locator("select[name=sort]").select_option("death")
+            wait_for_new_measure(frame, before)
+            resorts.append(measure_durations(frame)[-1])
+            before = len(measure_durations(frame))
+            frame_locator.locator("select[name=metric]").select_option("dormant")
+            wait_for_new_measure(frame, before)
+            dormant.append(measure_durations(frame)[-1])
+            for tau in ("0.1", "0.05", "0.2"):
+                before = len(measure_durations(frame))
+                frame_locator.locator("input[name=tau]").fill(tau)
+                frame_locator.locator("input[name=tau]").dispatch_event("change")
+                wait_for_new_measure(frame, before)
+                retau.append(measure_durations(frame)[-1])
+            frame_locator.locator("select[name=sort]").select_option("index")
+            frame_locator.locator("select[name=metric]").select_option("zeros")
+            page.close()
+    print("layer %d units x %d steps, %d loads in headless Chromium (median, min, max):" % (args.units, args.steps, args.repeats))
+    for name, values in [
+        ("open tab -> heatmap drawn", open_to_drawn),
+        ("  of which: tab's render() -> heatmap drawn", module_to_drawn),
+        ("draw after data arrived (target < 200 ms)", draws),
+        ("redraw, sort by death step", resorts),
+        ("redraw, switch to dormant metric", dormant),
+        ("redraw, change tau (3 per load)", retau),
+    ] + ([
+        ("gradient heatmap, first draw", gradient_draws),
+        ("gradient heatmap, switch to log mean |grad|", gradient_recolours),
+    ] if args.gradients else []):
+        print("  %-44s %7.1f ms  (%.1f .. %.1f)" % (name, statistics.median(values), min(values), max(values)))
 
 
 def main():
@@ -132,82 +145,15 @@ def main():
     parser.add_argument("--gradients", action="store_true", help="also write and draw a gradient series of the same size")
     args = parser.parse_args()
 
-    from playwright.sync_api import sync_playwright
-
     logdir = tempfile.mkdtemp(prefix="deadrelu-bench-tab-")
-    process = None
     try:
         t = time.perf_counter()
         write_layer(logdir, args.units, args.steps, gradients=args.gradients)
         print("wrote %d units x %d steps in %.1f s" % (args.units, args.steps, time.perf_counter() - t))
-        process, url = start_tensorboard(logdir)
-        t = time.perf_counter()
-        with urllib.request.urlopen(url + "/data/plugin/deadrelu/heatmap?run=big&tag=dense_4096&format=binary&field=zeros") as r:
-            size = len(r.read())
-        print("binary zeros field: %.1f MB, first request %.0f ms" % (size / 1e6, 1e3 * (time.perf_counter() - t)))
-        open_to_drawn, module_to_drawn, draws, resorts, dormant, retau = [], [], [], [], [], []
-        gradient_draws, gradient_recolours = [], []
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            for _ in range(args.repeats):
-                page = browser.new_page(viewport={"width": 1280, "height": 900})
-                page.add_init_script("localStorage.clear()")
-                t = time.perf_counter()
-                page.goto(url + "/#deadrelu")
-                frame_locator = page.frame_locator("iframe")
-                frame_locator.locator(".panel[data-drawn=true]").wait_for(timeout=120_000)
-                open_to_drawn.append(1e3 * (time.perf_counter() - t))
-                frame = next(f for f in page.frames if "plugin_entry" in f.url)
-                draws.append(draw_measures(frame)[0])
-                module_to_drawn.append(frame.evaluate(
-                    "(() => { const r = performance.getEntriesByName('deadrelu:render')[0];"
-                    " const d = performance.getEntriesByType('measure').find(m => m.name.startsWith('deadrelu:draw'));"
-                    " return d.startTime + d.duration - r.startTime; })()"
-                ))
-                frame_locator.locator(".deadrelu[data-details=loaded]").wait_for(timeout=120_000)
-                if args.gradients:
-                    frame_locator.locator(".deadrelu[data-gradients=loaded]").wait_for(timeout=120_000)
-                    gradient_draws.append(draw_measures(frame, "deadrelu:gradients")[0])
-                    before = len(draw_measures(frame, "deadrelu:gradients"))
-                    frame_locator.locator("select[name=gradient]").select_option("magnitude")
-                    wait_for_new_measure(frame, before, "deadrelu:gradients")
-                    gradient_recolours.append(draw_measures(frame, "deadrelu:gradients")[-1])
-                    frame_locator.locator("select[name=gradient]").select_option("zeros")
-                before = len(draw_measures(frame))
-                frame_locator.locator("select[name=sort]").select_option("death")
-                wait_for_new_measure(frame, before)
-                resorts.append(draw_measures(frame)[-1])
-                before = len(draw_measures(frame))
-                frame_locator.locator("select[name=metric]").select_option("dormant")
-                wait_for_new_measure(frame, before)
-                dormant.append(draw_measures(frame)[-1])
-                for tau in ("0.1", "0.05", "0.2"):
-                    before = len(draw_measures(frame))
-                    frame_locator.locator("input[name=tau]").fill(tau)
-                    frame_locator.locator("input[name=tau]").dispatch_event("change")
-                    wait_for_new_measure(frame, before)
-                    retau.append(draw_measures(frame)[-1])
-                frame_locator.locator("select[name=sort]").select_option("index")
-                frame_locator.locator("select[name=metric]").select_option("zeros")
-                page.close()
-            browser.close()
-        print("layer %d units x %d steps, %d loads in headless Chromium (median, min, max):" % (args.units, args.steps, args.repeats))
-        for name, values in [
-            ("open tab -> heatmap drawn", open_to_drawn),
-            ("  of which: tab's render() -> heatmap drawn", module_to_drawn),
-            ("draw after data arrived (target < 200 ms)", draws),
-            ("redraw, sort by death step", resorts),
-            ("redraw, switch to dormant metric", dormant),
-            ("redraw, change tau (3 per load)", retau),
-        ] + ([
-            ("gradient heatmap, first draw", gradient_draws),
-            ("gradient heatmap, switch to log mean |grad|", gradient_recolours),
-        ] if args.gradients else []):
-            print("  %-44s %7.1f ms  (%.1f .. %.1f)" % (name, statistics.median(values), min(values), max(values)))
+        with tensorboard_process.running(logdir, "--load_fast=false", "--reload_interval", "0") as tensorboard:
+            tensorboard_process.wait_for_runs(tensorboard, {"big"}, timeout=120)
+            measure(tensorboard.url, args)
     finally:
-        if process is not None:
-            process.kill()
-            process.wait()
         shutil.rmtree(logdir, ignore_errors=True)
 
 
