@@ -1,12 +1,13 @@
 """The result table, generated from the event files of a log folder.
 
 Everything in ``results.md`` and ``results.csv`` is read back from the runs'
-event files with TensorBoard's own event accumulator and decoded with
-:func:`tensorboard_plugin_deadrelu.metadata.decode_record`, never taken from
-the training process, so the table shows what TensorBoard shows. Steps are
+event files, never taken from the training process: the Dead ReLU records
+and the loss scalars with the project's own reader
+(:mod:`tensorboard_plugin_deadrelu.logdir_reader`, the one ``deadrelu report``
+uses; it stacks records as the tab does and needs no TensorFlow). Steps are
 epochs completed (step 0 = initial weights), as the Dead ReLU monitor writes
-them with ``update_freq="epoch"``. Only the run's settings (for the list of
-runs) come from its ``run.json``.
+them with ``update_freq="epoch"``. Only the run's settings (for the list of runs) come
+from its ``run.json``.
 
 One row per (run, hidden layer):
 
@@ -22,7 +23,17 @@ One row per (run, hidden layer):
 * ``min_dormant_score_end``: the smallest tau-dormant score of Sokar et al.
   (2023) with the final weights, a unit's mean |activation| over the layer's
   average; it says how close to silent the least active unit is, also for
-  activations that never output zero.
+  activations that never output zero;
+* ``zero_gradient_step0``, ``zero_gradient_end``: units whose gradient
+  d(loss)/d(pre-activation) was exactly zero on every probe input, with the
+  initial and the final weights (the layer's ``<layer>/gradients`` records);
+* ``mean_abs_gradient_step0``, ``mean_abs_gradient_end``: the layer's mean
+  |d(loss)/d(pre-activation)| (the mean over units of each unit's mean over
+  the probe, as the tab's overview computes it);
+* ``min_unit_mean_abs_gradient_end``: the smallest of those per-unit means
+  with the final weights: 0 for a unit that gets no gradient at all.
+
+The gradient columns are empty for a layer without gradient records.
 """
 
 import csv
@@ -32,15 +43,15 @@ import os
 
 import numpy as np
 
-from tensorboard.backend.event_processing import event_accumulator
-from tensorboard.backend.event_processing import plugin_event_accumulator
 from tensorboard.util import tensor_util
 
-from tensorboard_plugin_deadrelu import analysis, metadata
+from tensorboard_plugin_deadrelu import analysis, logdir_reader, metadata
 
 RESULTS_MD = "results.md"
 RESULTS_CSV = "results.csv"
 RUN_INFO_FILE = "run.json"
+# The scalars the runner writes (see runner._make_loss_writer_callback).
+LOSS_TAGS = ("epoch_loss", "epoch_val_loss")
 
 COLUMNS = (
     "run",
@@ -55,6 +66,13 @@ COLUMNS = (
     "first_dead_epoch",
     "max_zero_share_end",
     "min_dormant_score_end",
+    "zero_gradient_step0",
+    "zero_gradient_end",
+    "zero_gradient_share_step0",
+    "zero_gradient_share_end",
+    "mean_abs_gradient_step0",
+    "mean_abs_gradient_end",
+    "min_unit_mean_abs_gradient_end",
     "epochs",
 )
 
@@ -70,31 +88,63 @@ def find_runs(logdir):
     return runs
 
 
-def read_run(run_dir):
-    """Reads one run's event files.
+def event_files(run_dir):
+    """The event files of one run folder (not of its subfolders), oldest first."""
+    return [
+        os.path.join(run_dir, name) for name in sorted(os.listdir(run_dir)) if logdir_reader.is_event_file(name)
+    ]
+
+
+def read_layers(run, run_dir):
+    """Reads one run's Dead ReLU records.
 
     Returns:
-      ``(scalars, records)``: ``{tag: [(step, value)]}`` for scalar summaries
-      and ``{tag: [(step, metadata.Record)]}`` for Dead ReLU records, each
-      sorted by step; ``records`` is ordered as the layers are in the model.
+      ``[(activations, gradients)]`` in model order: per hidden layer its
+      activation ``series.Series`` and its gradient ``Series`` (None when the
+      layer has no gradient records).
+
+    Raises:
+      ValueError: naming the run, if a record or an event file could not be
+        read; the table would silently leave it out.
     """
-    accumulator = plugin_event_accumulator.EventAccumulator(
-        run_dir, size_guidance={event_accumulator.TENSORS: 0}  # 0 keeps every step
-    )
-    accumulator.Reload()
-    scalars, records, layer_order = {}, {}, {}
-    for tag in accumulator.Tags()[event_accumulator.TENSORS]:
-        plugin_data = accumulator.SummaryMetadata(tag).plugin_data
-        events = sorted(accumulator.Tensors(tag), key=lambda e: e.step)
-        if plugin_data.plugin_name == metadata.PLUGIN_NAME:
-            layer_order[tag] = metadata.parse_plugin_content(plugin_data.content).order
-            records[tag] = [
-                (e.step, metadata.decode_record(tensor_util.make_ndarray(e.tensor_proto))) for e in events
-            ]
-        elif plugin_data.plugin_name == "scalars":
-            scalars[tag] = [(e.step, float(tensor_util.make_ndarray(e.tensor_proto))) for e in events]
-    by_model_order = sorted(records, key=lambda tag: (layer_order[tag] is None, layer_order[tag] or 0, tag))
-    return scalars, {tag: records[tag] for tag in by_model_order}
+    contents = logdir_reader.read_run(run, event_files(run_dir))
+    problems = ["%s: %s" % (d.path, d.reason) for d in contents.damaged_files]
+    problems += ["%s step %d: %s" % (s.tag, s.step, s.reason) for s in contents.skipped]
+    problems += [
+        "%s step %d: %s" % (series.tag, skipped.step, skipped.reason)
+        for series in contents.series
+        for skipped in series.skipped
+    ]
+    if problems:
+        raise ValueError("run %r has records that cannot be read: %s" % (run, "; ".join(problems)))
+    by_tag = {s.tag: s for s in contents.series}
+    return [
+        (s, by_tag.get(metadata.gradients_tag(s.tag)))
+        for s in contents.series
+        if s.kind == metadata.KIND_ACTIVATIONS
+    ]
+
+
+def read_loss_scalars(run, run_dir):
+    """``{tag: [(step, value)]}`` of the loss scalars in a run folder, sorted by step.
+
+    The runner writes each (tag, step) once; if a step appears again, the
+    later file wins, as in TensorBoard.
+
+    Raises:
+      ValueError: naming the run, if an event file is damaged.
+    """
+    values = {tag: {} for tag in LOSS_TAGS}
+    damaged = []
+    for path in event_files(run_dir):
+        for event in logdir_reader.read_events(path, damaged):
+            for value in event.summary.value:
+                if value.tag in values:
+                    values[value.tag][event.step] = float(tensor_util.make_ndarray(value.tensor))
+    if damaged:
+        problems = ["%s: %s" % (d.path, d.reason) for d in damaged]
+        raise ValueError("run %r has event files that cannot be read: %s" % (run, "; ".join(problems)))
+    return {tag: sorted(by_step.items()) for tag, by_step in values.items() if by_step}
 
 
 def read_settings(run_dir):
@@ -103,45 +153,82 @@ def read_settings(run_dir):
         return json.load(f)
 
 
+def _finite_mean(values):
+    """Mean of the non-NaN ``values`` (NaN when there are none)."""
+    seen = values[~np.isnan(values)]
+    return float(seen.mean()) if seen.size else math.nan
+
+
+def _finite_min(values):
+    """Smallest of the non-NaN ``values`` (NaN when there are none)."""
+    seen = values[~np.isnan(values)]
+    return float(seen.min()) if seen.size else math.nan
+
+
+def gradient_columns(gradients):
+    """The gradient columns of a layer's row (None/NaN when it has no gradient records)."""
+    if gradients is None or gradients.num_steps == 0:
+        return {
+            "zero_gradient_step0": None,
+            "zero_gradient_end": None,
+            "zero_gradient_share_step0": None,
+            "zero_gradient_share_end": None,
+            "mean_abs_gradient_step0": math.nan,
+            "mean_abs_gradient_end": math.nan,
+            "min_unit_mean_abs_gradient_end": math.nan,
+        }
+    # "Exactly zero on every probe input": the dead definition applied to the gradient record.
+    zero = analysis.dead_mask(gradients.count, gradients.zeros)
+    # Per step and unit: the unit's mean |gradient| over the probe (NaN if none was finite).
+    unit_means = analysis.mean_abs(gradients.count, gradients.abs_sum, gradients.nonfinite)
+    return {
+        "zero_gradient_step0": int(zero[0].sum()),
+        "zero_gradient_end": int(zero[-1].sum()),
+        "zero_gradient_share_step0": float(zero[0].mean()),
+        "zero_gradient_share_end": float(zero[-1].mean()),
+        "mean_abs_gradient_step0": _finite_mean(unit_means[0]),
+        "mean_abs_gradient_end": _finite_mean(unit_means[-1]),
+        "min_unit_mean_abs_gradient_end": _finite_min(unit_means[-1]),
+    }
+
+
 def layer_rows(run, run_dir):
     """The table rows of one run, one per hidden layer, in layer order."""
     settings = read_settings(run_dir)
-    scalars, records = read_run(run_dir)
+    layers = read_layers(run, run_dir)
+    scalars = read_loss_scalars(run, run_dir)
 
     def last(tag):
         series = scalars.get(tag)
         return series[-1][1] if series else math.nan
 
     rows = []
-    for tag, series in records.items():
-        steps = np.array([step for step, _ in series])
-        count = np.array([r.count for _, r in series])
-        zeros = np.stack([r.zeros for _, r in series])
-        abs_sum = np.stack([r.abs_sum for _, r in series])
-        nonfinite = np.stack([r.nonfinite for _, r in series])
-        dead = analysis.dead_mask(count, zeros)
-        units = zeros.shape[1]
-        first_dead_epoch = analysis.first_fully_dead_step(steps, dead)
-        final = series[-1][1]
-        rows.append(
-            {
-                "run": run,
-                "layer": tag,
-                "units": units,
-                "final_loss": last("epoch_loss"),
-                "final_val_loss": last("epoch_val_loss"),
-                "dead_step0": int(dead[0].sum()),
-                "dead_end": int(dead[-1].sum()),
-                "dead_share_step0": float(dead[0].mean()),
-                "dead_share_end": float(dead[-1].mean()),
-                "first_dead_epoch": first_dead_epoch,
-                "max_zero_share_end": float((final.zeros / final.count).max()),
-                "min_dormant_score_end": float(
-                    np.nanmin(analysis.dormant_scores(count[-1:], abs_sum[-1:], nonfinite[-1:]))
-                ),
-                "epochs": settings["epochs"],
-            }
-        )
+    for activations, gradients in layers:
+        dead = analysis.dead_mask(activations.count, activations.zeros)
+        final_count = activations.count[-1]
+        row = {
+            "run": run,
+            "layer": activations.tag,
+            "units": activations.units,
+            "final_loss": last("epoch_loss"),
+            "final_val_loss": last("epoch_val_loss"),
+            "dead_step0": int(dead[0].sum()),
+            "dead_end": int(dead[-1].sum()),
+            "dead_share_step0": float(dead[0].mean()),
+            "dead_share_end": float(dead[-1].mean()),
+            "first_dead_epoch": analysis.first_fully_dead_step(activations.steps, dead),
+            "max_zero_share_end": float((activations.zeros[-1] / final_count).max()),
+            "min_dormant_score_end": float(
+                np.nanmin(
+                    analysis.dormant_scores(
+                        activations.count[-1:], activations.abs_sum[-1:], activations.nonfinite[-1:]
+                    )
+                )
+            ),
+            "epochs": settings["epochs"],
+        }
+        row.update(gradient_columns(gradients))
+        rows.append(row)
     return rows
 
 
@@ -157,11 +244,13 @@ def collect_rows(logdir, order=None):
 
 
 def _csv_value(value):
-    return "" if value is None else value
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return value
 
 
 def _fmt_share(part, units):
-    return "%d/%d" % (part, units)
+    return "n/a" if part is None else "%d/%d" % (part, units)
 
 
 def _fmt_fraction(value):
@@ -173,29 +262,47 @@ def _fmt_loss(value):
     return "n/a" if math.isnan(value) else "%.4f" % value
 
 
+def _fmt_gradient(value):
+    # Gradients span orders of magnitude; an exact 0 (no gradient at all) shows as 0.
+    if math.isnan(value):
+        return "n/a"
+    return "0" if value == 0 else "%.2e" % value
+
+
+MARKDOWN_HEADER = (
+    "| run | layer | final loss | final val loss | dead at step 0 | dead at end "
+    "| first epoch all dead | max zero share (end) | min dormant score (end) "
+    "| zero gradient at step 0 | zero gradient at end | mean abs gradient (end) "
+    "| min unit mean abs gradient (end) |"
+)
+
+
+def format_markdown_row(row):
+    """One line of the markdown table."""
+    units = row["units"]
+    return "| %s |" % " | ".join(
+        (
+            row["run"],
+            row["layer"],
+            _fmt_loss(row["final_loss"]),
+            _fmt_loss(row["final_val_loss"]),
+            _fmt_share(row["dead_step0"], units),
+            _fmt_share(row["dead_end"], units),
+            "never" if row["first_dead_epoch"] is None else str(row["first_dead_epoch"]),
+            _fmt_fraction(row["max_zero_share_end"]),
+            _fmt_fraction(row["min_dormant_score_end"]),
+            _fmt_share(row["zero_gradient_step0"], units),
+            _fmt_share(row["zero_gradient_end"], units),
+            _fmt_gradient(row["mean_abs_gradient_end"]),
+            _fmt_gradient(row["min_unit_mean_abs_gradient_end"]),
+        )
+    )
+
+
 def format_markdown(rows):
     """The markdown table of ``rows``, one line per (run, layer)."""
-    lines = [
-        "| run | layer | units | final loss | final val loss | dead at step 0 "
-        "| dead at end | first epoch all dead | max zero share (end) | min dormant score (end) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for row in rows:
-        lines.append(
-            "| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s |"
-            % (
-                row["run"],
-                row["layer"],
-                row["units"],
-                _fmt_loss(row["final_loss"]),
-                _fmt_loss(row["final_val_loss"]),
-                _fmt_share(row["dead_step0"], row["units"]),
-                _fmt_share(row["dead_end"], row["units"]),
-                "never" if row["first_dead_epoch"] is None else row["first_dead_epoch"],
-                _fmt_fraction(row["max_zero_share_end"]),
-                _fmt_fraction(row["min_dormant_score_end"]),
-            )
-        )
+    lines = [MARKDOWN_HEADER, "|---|---|" + "---:|" * 11]
+    lines.extend(format_markdown_row(row) for row in rows)
     return "\n".join(lines) + "\n"
 
 
@@ -235,7 +342,10 @@ def write_results(logdir):
             "Generated from the event files in this folder. Dead = outputs exactly 0 on every "
             "input of the probe (the whole validation set); step 0 = initial weights; "
             "epoch N = after N epochs. Dormant score = a unit's mean |activation| divided by its "
-            "layer's average (Sokar et al. 2023); 0 = silent.\n\n"
+            "layer's average (Sokar et al. 2023); 0 = silent. Zero gradient = units whose "
+            "d(loss)/d(pre-activation) was exactly 0 on every probe input; mean abs gradient = the "
+            "layer's mean over units of each unit's mean |d(loss)/d(pre-activation)| over the probe "
+            "(loss = sum of per-example squared errors).\n\n"
         )
         if runs:
             f.write(

@@ -2,7 +2,7 @@
 
 One tiny run of every variant (a module fixture) is checked against what the
 event files hold, read back with TensorBoard's own loader (``tests/eventfiles``),
-independently of the result table's reader.
+independently of the result table's reader (``logdir_reader``).
 """
 
 import csv
@@ -17,6 +17,7 @@ import pytest
 
 import experiments
 from experiments import data, results, variants
+from tensorboard_plugin_deadrelu import metadata
 
 from tests import eventfiles
 
@@ -60,23 +61,50 @@ def _val_rows(variant):
     return samples - data.train_rows(samples)
 
 
-def test_every_run_has_a_record_per_hidden_layer_per_epoch_from_step_0(tiny_logdir, tiny_records):
-    expected = set()
+def _kinds(logdir):
+    """``{(run, tag): kind}`` from the Dead ReLU summary metadata in the event files."""
+    kinds = {}
+    for run, event in eventfiles.read_events(logdir):
+        for value in event.summary.value:
+            if value.metadata.plugin_data.plugin_name == metadata.PLUGIN_NAME:
+                kinds[(run, value.tag)] = metadata.parse_plugin_content(value.metadata.plugin_data.content).kind
+    return kinds
+
+
+def test_every_run_has_activation_and_gradient_records_per_hidden_layer_per_epoch_from_step_0(
+    tiny_logdir, tiny_records
+):
+    expected = {}
     for variant in variants.VARIANTS:
         epochs = TINY.epochs * variant.epoch_factor
         steps = list(range(epochs + 1))  # epochs completed; 0 = initial weights
         for index, units in enumerate(variant.units, start=1):
-            key = (variant.run, "hidden_%d" % index)
-            expected.add(key)
-            series = tiny_records.get(key)
-            assert series is not None, key
-            assert [step for step, _ in series] == steps, key
-            for _, record in series:
-                assert record.units == units
-                # The probe is the whole validation set.
-                assert record.count == _val_rows(variant)
-    assert set(tiny_records) == expected
+            layer = "hidden_%d" % index
+            for tag, kind in ((layer, "activations"), (layer + "/gradients", "gradients")):
+                key = (variant.run, tag)
+                expected[key] = kind
+                series = tiny_records.get(key)
+                assert series is not None, key
+                assert [step for step, _ in series] == steps, key
+                for _, record in series:
+                    assert record.units == units
+                    # The probe is the whole validation set.
+                    assert record.count == _val_rows(variant)
+    assert _kinds(tiny_logdir) == expected
     assert not os.path.exists(os.path.join(tiny_logdir, ".incomplete"))
+
+
+def test_a_relu_output_of_zero_has_a_zero_gradient(tiny_records):
+    # Where relu(z) = 0 (z <= 0), d(loss)/dz = 0: per unit and step, at least
+    # as many zero gradients as zero outputs, on the same probe and weights.
+    relu_runs = [v for v in variants.VARIANTS if v.activation == "relu"]
+    for variant in relu_runs:
+        for index in range(1, len(variant.units) + 1):
+            layer = "hidden_%d" % index
+            activations = tiny_records[(variant.run, layer)]
+            gradients = tiny_records[(variant.run, layer + "/gradients")]
+            for (step, act), (_, grad) in zip(activations, gradients):
+                assert (grad.zeros >= act.zeros).all(), (variant.run, layer, step)
 
 
 def test_every_run_has_loss_and_validation_loss_per_epoch(tiny_logdir):
@@ -90,20 +118,38 @@ def test_every_run_has_loss_and_validation_loss_per_epoch(tiny_logdir):
             assert all(math.isfinite(value) and value >= 0 for _, value in series)
 
 
-def test_one_unit_relu_net_on_negative_inputs_ends_dead(tiny_records):
+def test_one_unit_relu_net_on_negative_inputs_ends_dead_with_zero_gradient(tiny_records):
     series = tiny_records[("one_layer/relu", "hidden_1")]
     first, last = series[0][1], series[-1][1]
     assert first.units == 1
     assert not first.dead[0]  # born alive ...
     assert last.dead[0]  # ... dead at the end: zero on every validation input
     assert last.zeros[0] == last.count == TINY_VAL_ROWS
+    gradients = tiny_records[("one_layer/relu", "hidden_1/gradients")]
+    first_gradient, last_gradient = gradients[0][1], gradients[-1][1]
+    assert first_gradient.zeros[0] < first_gradient.count and first_gradient.abs_sum[0] > 0
+    # The article's evidence: a dead unit gets exactly zero gradient on every input.
+    assert last_gradient.zeros[0] == last_gradient.count == TINY_VAL_ROWS
+    assert last_gradient.abs_sum[0] == 0
 
 
-def test_selu_never_outputs_zero_on_every_input(tiny_records):
+def test_selu_never_outputs_zero_on_every_input_and_keeps_a_nonzero_gradient(tiny_records):
     for index in range(1, len(variants.THREE_LAYERS) + 1):
-        for _, record in tiny_records[("activations/selu", "hidden_%d" % index)]:
+        layer = "hidden_%d" % index
+        for _, record in tiny_records[("activations/selu", layer)]:
             assert not record.dead.any()
             assert record.zeros.max() < record.count
+        for _, record in tiny_records[("activations/selu", layer + "/gradients")]:
+            assert record.zeros.max() < record.count  # no unit with an all-zero gradient
+            assert (record.abs_sum > 0).all()  # every unit's mean |gradient| is positive
+
+
+def _floor4(value):
+    return "%.4f" % (math.floor(value * 10000) / 10000)
+
+
+def _gradient_text(value):
+    return "0" if value == 0 else "%.2e" % value
 
 
 def _expected_rows(logdir, records):
@@ -112,12 +158,18 @@ def _expected_rows(logdir, records):
     rows = {}
     for variant in variants.VARIANTS:
         for index in range(1, len(variant.units) + 1):
-            series = records[(variant.run, "hidden_%d" % index)]
+            layer = "hidden_%d" % index
+            series = records[(variant.run, layer)]
             dead = [rec.zeros == rec.count for _, rec in series]
             fully = [step for (step, _), d in zip(series, dead) if d.all()]
             final = series[-1][1]
             mean_abs = final.abs_sum / final.count
-            rows[(variant.run, "hidden_%d" % index)] = {
+            gradients = [rec for _, rec in records[(variant.run, layer + "/gradients")]]
+            # No NaN/Inf in these tiny runs, so every unit's mean is abs_sum / count.
+            assert all(not rec.nonfinite.any() for rec in gradients)
+            unit_gradient_first = gradients[0].abs_sum / gradients[0].count
+            unit_gradient_last = gradients[-1].abs_sum / gradients[-1].count
+            rows[(variant.run, layer)] = {
                 "units": final.units,
                 "final_loss": scalars[(variant.run, "epoch_loss")][-1][1],
                 "final_val_loss": scalars[(variant.run, "epoch_val_loss")][-1][1],
@@ -128,6 +180,11 @@ def _expected_rows(logdir, records):
                 "min_dormant_score_end": float(
                     (mean_abs / mean_abs.mean()).min() if mean_abs.mean() > 0 else 0.0
                 ),
+                "zero_gradient_step0": int((gradients[0].zeros == gradients[0].count).sum()),
+                "zero_gradient_end": int((gradients[-1].zeros == gradients[-1].count).sum()),
+                "mean_abs_gradient_step0": float(unit_gradient_first.mean()),
+                "mean_abs_gradient_end": float(unit_gradient_last.mean()),
+                "min_unit_mean_abs_gradient_end": float(unit_gradient_last.min()),
             }
     return rows
 
@@ -140,27 +197,53 @@ def test_result_table_equals_the_records_it_was_made_from(tiny_logdir, tiny_reco
     markdown = open(os.path.join(tiny_logdir, "results.md")).read()
     for row in table:
         want = expected[(row["run"], row["layer"])]
-        assert int(row["units"]) == want["units"]
+        units = want["units"]
+        assert int(row["units"]) == units
         assert float(row["final_loss"]) == pytest.approx(want["final_loss"], rel=1e-6)
         assert float(row["final_val_loss"]) == pytest.approx(want["final_val_loss"], rel=1e-6)
         assert int(row["dead_step0"]) == want["dead_step0"]
         assert int(row["dead_end"]) == want["dead_end"]
-        assert float(row["dead_share_end"]) == want["dead_end"] / want["units"]
+        assert float(row["dead_share_end"]) == want["dead_end"] / units
         assert row["first_dead_epoch"] == ("" if want["first_dead_epoch"] is None else str(want["first_dead_epoch"]))
         assert float(row["max_zero_share_end"]) == pytest.approx(want["max_zero_share_end"], abs=1e-12)
         assert float(row["min_dormant_score_end"]) == pytest.approx(want["min_dormant_score_end"], rel=1e-9)
+        assert int(row["zero_gradient_step0"]) == want["zero_gradient_step0"]
+        assert int(row["zero_gradient_end"]) == want["zero_gradient_end"]
+        assert float(row["zero_gradient_share_end"]) == want["zero_gradient_end"] / units
+        for column in ("mean_abs_gradient_step0", "mean_abs_gradient_end", "min_unit_mean_abs_gradient_end"):
+            # The records hold float32 sums; the table averages them in float64.
+            assert float(row[column]) == pytest.approx(want[column], rel=1e-6, abs=0), column
         first = "never" if want["first_dead_epoch"] is None else str(want["first_dead_epoch"])
-        line = "| %s | %s | %d | %.4f | %.4f | %d/%d | %d/%d | %s |" % (
-            row["run"], row["layer"], want["units"],
-            want["final_loss"], want["final_val_loss"], want["dead_step0"], want["units"],
-            want["dead_end"], want["units"], first,
+        line = "| %s | %s | %.4f | %.4f | %d/%d | %d/%d | %s | %s | %s | %d/%d | %d/%d | %s | %s |" % (
+            row["run"], row["layer"], want["final_loss"], want["final_val_loss"],
+            want["dead_step0"], units, want["dead_end"], units, first,
+            _floor4(want["max_zero_share_end"]), _floor4(want["min_dormant_score_end"]),
+            want["zero_gradient_step0"], units, want["zero_gradient_end"], units,
+            _gradient_text(want["mean_abs_gradient_end"]), _gradient_text(want["min_unit_mean_abs_gradient_end"]),
         )
         assert line in markdown
         assert "- `%s`: %s" % (row["run"], QUESTIONS[row["run"]]) in markdown
-    # The one-unit net died in the table too (not only in the records).
+    # The one-unit net died in the table too (not only in the records), and
+    # its gradient with it; SELU kept a gradient in every unit.
     one_unit = [r for r in table if r["run"] == "one_layer/relu"][0]
     assert one_unit["dead_step0"] == "0" and one_unit["dead_end"] == "1"
     assert one_unit["first_dead_epoch"] in ("1", "2")
+    assert one_unit["zero_gradient_step0"] == "0" and one_unit["zero_gradient_end"] == "1"
+    assert float(one_unit["mean_abs_gradient_end"]) == 0
+    for selu in (r for r in table if r["run"] == "activations/selu"):
+        assert selu["zero_gradient_end"] == "0" and float(selu["min_unit_mean_abs_gradient_end"]) > 0
+
+
+def test_result_table_refuses_a_damaged_event_file(tmp_path):
+    run_dir = tmp_path / "one_layer" / "relu"
+    run_dir.mkdir(parents=True)
+    eventfiles.write_records(str(run_dir), "hidden_1", [(0, {"count": 4, "zeros": np.array([1]),
+                                                             "abs_sum": np.array([2.0]), "nonfinite": np.array([0])})])
+    (run_dir / "run.json").write_text('{"epochs": 1}')
+    (path,) = [p for p in run_dir.iterdir() if "tfevents" in p.name]
+    path.write_bytes(path.read_bytes()[:-3])  # a truncated tail
+    with pytest.raises(ValueError, match="run 'one_layer/relu' has .* cannot be read: .*tfevents.*truncated"):
+        results.collect_rows(str(tmp_path))
 
 
 def _files(run_dir):
