@@ -1,8 +1,11 @@
 """The experiments of the article "Is ReLU Dead?", reproduced with the Dead ReLU monitor.
 
 Run them all with ``python -m experiments --logdir logs/article [--quick]``,
-then ``tensorboard --logdir logs/article`` and open the Dead ReLU tab. From
-Python::
+then ``tensorboard --logdir logs/article`` and open the Dead ReLU tab. Every
+run records, per hidden layer and epoch (from step 0, the initial weights),
+each unit's exact zeros and mean |activation| on the validation set, and its
+gradient d(loss)/d(pre-activation) on the same inputs (the article's evidence:
+a dead ReLU unit gets exactly zero gradient). From Python::
 
     import experiments
     experiments.run("logs/article", only=["activations"], scale=experiments.QUICK)

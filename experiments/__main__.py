@@ -13,7 +13,8 @@ def make_parser():
         prog="python -m experiments",
         description=(
             "Train the networks of the article 'Is ReLU Dead?' (inputs uniform(-1, 0)) with the "
-            "Dead ReLU monitor, one run per variant in LOGDIR/<experiment>/<variant>, then write "
+            "Dead ReLU monitor (activations and gradients of every hidden layer per epoch), one run "
+            "per variant in LOGDIR/<experiment>/<variant>, then write "
             "LOGDIR/results.md and results.csv. An interrupted run can be restarted with the same "
             "command: complete runs are kept, the interrupted one is trained again."
         ),
