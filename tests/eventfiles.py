@@ -37,13 +37,22 @@ def read_records(logdir):
     return dict(records)
 
 
+def write_summaries(run_dir, summaries_by_step):
+    """Writes one event per ``(step, Summary proto)`` to a new event file in ``run_dir``
+    (wall time ``1_600_000_000 + step``)."""
+    writer = EventFileWriter(run_dir)
+    for step, summary_pb in summaries_by_step:
+        event = event_pb2.Event(step=step, wall_time=1_600_000_000.0 + step)
+        event.summary.CopyFrom(summary_pb)
+        writer.add_event(event)
+    writer.close()
+
+
 def write_records(run_dir, tag, stats_by_step, description=None, kind=metadata.KIND_ACTIVATIONS):
     """Writes one record per ``(step, stats)`` with the numpy writer; ``stats`` is a dict
     of count/zeros/abs_sum/nonfinite as returned by ``summary.reduce_activations_np``;
     ``kind`` is the series' record kind (``metadata.KIND_GRADIENTS`` for gradients)."""
-    writer = EventFileWriter(run_dir)
-    for step, stats in stats_by_step:
-        event = event_pb2.Event(step=step, wall_time=1_600_000_000.0 + step)
-        event.summary.CopyFrom(summary.stats_pb(tag, description=description, kind=kind, **stats))
-        writer.add_event(event)
-    writer.close()
+    write_summaries(
+        run_dir,
+        [(step, summary.stats_pb(tag, description=description, kind=kind, **stats)) for step, stats in stats_by_step],
+    )

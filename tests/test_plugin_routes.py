@@ -14,16 +14,14 @@ from werkzeug import test as werkzeug_test
 
 from tensorboard import program
 from tensorboard.backend import application
-from tensorboard.backend.event_processing import data_provider as tb_data_provider
-from tensorboard.backend.event_processing import plugin_event_multiplexer
-from tensorboard.compat.proto import event_pb2
 from tensorboard.plugins import base_plugin
 from tensorboard.plugins.core import core_plugin
-from tensorboard.summary.writer.event_file_writer import EventFileWriter
 from tensorboard.util import tensor_util
 
 from tensorboard_plugin_deadrelu import encoding, loader, metadata, plugin, summary
 from tensorboard_plugin_deadrelu import series as series_lib
+from tests import eventfiles
+from tests.provider_fixtures import data_provider, dying_activations, record_sums
 
 ROOT = "/data/plugin/deadrelu/"
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -33,28 +31,9 @@ STEPS = 7
 
 def activations(rng, step, units, batch=20):
     """Unit u outputs exactly zero on every input from step u on; unit 0 also on half the inputs."""
-    x = np.maximum(rng.normal(size=(batch, units)).astype(np.float32), 0)
-    x[:, :step] = 0.0
+    x = dying_activations(rng, step, units, batch)
     x[: batch // 2, 0] = 0.0
     return x
-
-
-def truth(x):
-    return {
-        "count": x.shape[0],
-        "zeros": np.count_nonzero(x == 0, axis=0),
-        "abs_sum": np.abs(x).astype(np.float64).sum(axis=0).astype(np.float32),
-        "nonfinite": np.count_nonzero(~np.isfinite(x), axis=0),
-    }
-
-
-def write_events(run_dir, events):
-    writer = EventFileWriter(run_dir)
-    for step, summary_pb in events:
-        event = event_pb2.Event(step=step, wall_time=1_600_000_000.0 + step)
-        event.summary.CopyFrom(summary_pb)
-        writer.add_event(event)
-    writer.close()
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +50,7 @@ def logdir(tmp_path_factory):
             summary_pb = summary.stats_pb(tag, description="layer " + tag, **stats)
             summary_pb.value[0].metadata.CopyFrom(metadata.create_summary_metadata("layer " + tag, order=order.get(tag)))
             events.append((step, summary_pb))
-    write_events(str(root / "net"), events)
+    eventfiles.write_summaries(str(root / "net"), events)
 
     bad = []
     for step in range(4):
@@ -82,15 +61,12 @@ def logdir(tmp_path_factory):
         s = summary.stats_pb("bad", 1, [0], [0.0], [0])
         s.value[0].tensor.CopyFrom(tensor)
         bad.append((step, s))
-    write_events(str(root / "broken"), bad)
+    eventfiles.write_summaries(str(root / "broken"), bad)
     return str(root), acts
 
 
 def make_client(logdir_path, sampling_hints=None):
-    multiplexer = plugin_event_multiplexer.EventMultiplexer(tensor_size_guidance={metadata.PLUGIN_NAME: 0})
-    multiplexer.AddRunsFromDirectory(logdir_path)
-    multiplexer.Reload()
-    provider = tb_data_provider.MultiplexerDataProvider(multiplexer, logdir_path)
+    multiplexer, provider = data_provider(logdir_path)
     context = base_plugin.TBContext(
         logdir=logdir_path,
         data_provider=provider,
@@ -149,7 +125,7 @@ def test_heatmap_json_equals_numpy_counts(client, logdir):
     assert body["description"] == "layer dense_1"
     assert body["skipped"] == [] and body["downsampled"] is False and body["sample_limit"] == 2000
     for step, x in enumerate(acts["dense_1"]):
-        t = truth(x)
+        t = record_sums(x)
         assert body["count"][step] == t["count"]
         assert body["zeros"][step] == t["zeros"].tolist()
         assert body["nonfinite"][step] == t["nonfinite"].tolist()
@@ -172,7 +148,7 @@ def test_heatmap_binary_equals_numpy_counts(client, logdir, field):
     start = 4 + header_length + (-(4 + header_length) % 8)
     assert start % 8 == 0 and body[4 + header_length : start] == b"\0" * (start - 4 - header_length)
     assert len(body) - start == STEPS * 5 * array.dtype.itemsize
-    expected = np.stack([truth(x)[field] for x in acts["dense_2"]])
+    expected = np.stack([record_sums(x)[field] for x in acts["dense_2"]])
     np.testing.assert_array_equal(array, expected)
 
 
@@ -182,7 +158,7 @@ def test_overview_counts_and_model_order(client, logdir):
     assert body["run"] == "net" and body["threshold"] == 0.5
     assert [layer["tag"] for layer in body["layers"]] == ["dense_10", "dense_2", "dense_1"]
     for layer in body["layers"]:
-        zeros = np.stack([truth(x)["zeros"] for x in acts[layer["tag"]]])
+        zeros = np.stack([record_sums(x)["zeros"] for x in acts[layer["tag"]]])
         count = 20
         dead = zeros == count
         assert layer["units"] == UNITS[layer["tag"]]
@@ -290,23 +266,20 @@ def test_reload_shows_new_steps(tmp_path):
     rng = np.random.default_rng(3)
     run = str(tmp_path / "live")
     xs = [activations(rng, step, 4) for step in range(4)]
-    write_events(run, [(s, summary.activations_pb("d", xs[s])) for s in range(2)])
+    eventfiles.write_summaries(run, [(s, summary.activations_pb("d", xs[s])) for s in range(2)])
     live_client, multiplexer = make_client(str(tmp_path))
     assert get_json(live_client, "tags")["live"]["d"]["last_step"] == 1
-    write_events(run, [(s, summary.activations_pb("d", xs[s])) for s in range(2, 4)])
+    eventfiles.write_summaries(run, [(s, summary.activations_pb("d", xs[s])) for s in range(2, 4)])
     multiplexer.Reload()
     assert get_json(live_client, "tags")["live"]["d"]["steps"] == 4
     body = get_json(live_client, "heatmap?run=live&tag=d")
-    assert body["zeros"][3] == truth(xs[3])["zeros"].tolist()
+    assert body["zeros"][3] == record_sums(xs[3])["zeros"].tolist()
 
 
 def test_sampling_limit_is_reported(tmp_path):
     rng = np.random.default_rng(4)
-    write_events(str(tmp_path / "r"), [(s, summary.activations_pb("d", activations(rng, 0, 2))) for s in range(30)])
-    multiplexer = plugin_event_multiplexer.EventMultiplexer(tensor_size_guidance={"deadrelu": 8})
-    multiplexer.AddRunsFromDirectory(str(tmp_path))
-    multiplexer.Reload()
-    provider = tb_data_provider.MultiplexerDataProvider(multiplexer, str(tmp_path))
+    eventfiles.write_summaries(str(tmp_path / "r"), [(s, summary.activations_pb("d", activations(rng, 0, 2))) for s in range(30)])
+    _, provider = data_provider(str(tmp_path), sample_limit=8)
     context = base_plugin.TBContext(data_provider=provider, sampling_hints={"deadrelu": 8})
     small = werkzeug_test.Client(application.TensorBoardWSGI([plugin.DeadReluPlugin(context)], data_provider=provider))
     tags = get_json(small, "tags")["r"]["d"]
@@ -326,8 +299,8 @@ def test_records_written_by_the_tf_summary_op(tmp_path):
     tf_client, _ = make_client(str(tmp_path))
     body = get_json(tf_client, "heatmap?run=tf&tag=relu")
     assert body["steps"] == [0, 1, 2]
-    assert body["zeros"] == [truth(x)["zeros"].tolist() for x in xs]
-    np.testing.assert_allclose(body["abs_sum"], [truth(x)["abs_sum"] for x in xs], rtol=1e-6)
+    assert body["zeros"] == [record_sums(x)["zeros"].tolist() for x in xs]
+    np.testing.assert_allclose(body["abs_sum"], [record_sums(x)["abs_sum"] for x in xs], rtol=1e-6)
 
 
 # --------------------------------------------------------------------------
@@ -377,17 +350,6 @@ def gradients(rng, step, batch=10):
     return g
 
 
-def grad_truth(g):
-    """The record sums of gradient values, computed here: abs_sum over finite values only."""
-    finite = np.isfinite(g)
-    return {
-        "count": g.shape[0],
-        "zeros": np.count_nonzero(g == 0, axis=0),
-        "abs_sum": np.where(finite, np.abs(g), 0).astype(np.float64).sum(axis=0).astype(np.float32),
-        "nonfinite": np.count_nonzero(~finite, axis=0),
-    }
-
-
 @pytest.fixture(scope="module")
 def grad_logdir(tmp_path_factory):
     """Run "net": layer "dense" with a gradient series, layer "dense_1" without one."""
@@ -407,7 +369,7 @@ def grad_logdir(tmp_path_factory):
                 ),
             )
         )
-    write_events(str(root / "net"), events)
+    eventfiles.write_summaries(str(root / "net"), events)
     return str(root), grads
 
 
@@ -426,7 +388,7 @@ def test_gradient_series_are_listed_with_their_kind(grad_client):
 
 def test_gradient_heatmap_json_and_binary_equal_numpy(grad_client, grad_logdir):
     _, grads = grad_logdir
-    expected = {name: np.stack([grad_truth(g)[name] for g in grads]) for name in ("zeros", "abs_sum", "nonfinite")}
+    expected = {name: np.stack([record_sums(g)[name] for g in grads]) for name in ("zeros", "abs_sum", "nonfinite")}
     # Spelled out: unit 0 is exactly zero on all 10 inputs, unit 1 on `step` of them, unit 2 never.
     assert expected["zeros"][:, :3].tolist() == [[10, 0, 0], [10, 1, 0], [10, 2, 0]]
     assert expected["nonfinite"][:, 3].tolist() == [0, 0, 1]
@@ -449,7 +411,7 @@ def test_overview_adds_gradients_to_the_layer_that_has_them(grad_client, grad_lo
     assert [layer["tag"] for layer in body["layers"]] == ["dense", "dense_1"]  # no layer of its own
     assert "gradients" not in body["layers"][1]
     g = body["layers"][0]["gradients"]
-    t = [grad_truth(x) for x in grads]
+    t = [record_sums(x) for x in grads]
     zero = [int(np.count_nonzero(s["zeros"] == s["count"])) for s in t]
     assert zero == [1, 1, 1]  # unit 0
     # Layer mean over units of the mean |gradient| over each unit's finite values, in float64

@@ -15,60 +15,36 @@ import pytest
 from tensorboard import context as tb_context
 from tensorboard.backend.event_processing import data_provider as tb_data_provider
 from tensorboard.backend.event_processing import plugin_event_multiplexer
-from tensorboard.compat.proto import event_pb2
+from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 from tensorboard.util import tensor_util
 
 from tensorboard_plugin_deadrelu import metadata, series, summary
 from tests import eventfiles
+from tests.provider_fixtures import data_provider, dying_activations, record_sums
 
 EID = ""  # the Python data provider's only experiment
 CTX = tb_context.RequestContext()
 
 
 def make_activations(rng, steps, units, batch=12):
-    """Activations where unit u is exactly zero on every input from step u on."""
-    out = []
-    for step in range(steps):
-        x = np.maximum(rng.normal(size=(batch, units)).astype(np.float32), 0)
-        x[:, :step] = 0.0
-        out.append((step, x))
-    return out
-
-
-def truth(x):
-    return {
-        "count": x.shape[0],
-        "zeros": np.count_nonzero(x == 0, axis=0),
-        "abs_sum": np.abs(x).astype(np.float64).sum(axis=0).astype(np.float32),
-        "nonfinite": np.count_nonzero(~np.isfinite(x), axis=0),
-    }
+    """``[(step, activations)]`` for steps 0..steps-1, unit u exactly zero on every input from step u on."""
+    return [(step, dying_activations(rng, step, units, batch)) for step in range(steps)]
 
 
 def write_activations(run_dir, tag, activations):
     eventfiles.write_records(run_dir, tag, [(step, summary.reduce_activations_np(x)) for step, x in activations])
 
 
-def provider_for(logdir, sample_limit=0):
-    multiplexer = plugin_event_multiplexer.EventMultiplexer(
-        tensor_size_guidance={metadata.PLUGIN_NAME: sample_limit}
-    )
-    multiplexer.AddRunsFromDirectory(logdir)
-    multiplexer.Reload()
-    return multiplexer, tb_data_provider.MultiplexerDataProvider(multiplexer, logdir)
-
-
 def write_raw(run_dir, tag, points, content=None):
     """Writes ``(step, tensor_proto)`` points with the plugin's metadata (or ``content``)."""
-    writer = EventFileWriter(run_dir)
     meta = metadata.create_summary_metadata()
     if content is not None:
         meta.plugin_data.content = content
-    for step, tensor in points:
-        event = event_pb2.Event(step=step, wall_time=1_600_000_000.0 + step)
-        event.summary.value.add(tag=tag, metadata=meta, tensor=tensor)
-        writer.add_event(event)
-    writer.close()
+    eventfiles.write_summaries(
+        run_dir,
+        [(step, summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, metadata=meta, tensor=tensor)])) for step, tensor in points],
+    )
 
 
 def good_tensor(units, count=4, zeros=None):
@@ -80,12 +56,12 @@ def test_stacked_arrays_equal_numpy_ground_truth(tmp_path):
     rng = np.random.default_rng(1)
     acts = make_activations(rng, steps=6, units=5)
     write_activations(str(tmp_path / "run"), "dense", acts)
-    _, provider = provider_for(str(tmp_path))
+    _, provider = data_provider(str(tmp_path))
     s = series.SeriesReader(provider, sample_limit=None).series(CTX, EID, "run", "dense")
     np.testing.assert_array_equal(s.steps, [0, 1, 2, 3, 4, 5])
     np.testing.assert_array_equal(s.wall_times, 1_600_000_000.0 + np.arange(6))
     for row, (_, x) in enumerate(acts):
-        t = truth(x)
+        t = record_sums(x)
         assert s.count[row] == t["count"]
         np.testing.assert_array_equal(s.zeros[row], t["zeros"])
         np.testing.assert_array_equal(s.abs_sum[row], t["abs_sum"])
@@ -97,7 +73,7 @@ def test_stacked_arrays_equal_numpy_ground_truth(tmp_path):
 def test_nonfinite_values_are_counted_and_not_zeros(tmp_path):
     x = np.array([[0.0, np.nan, 1.0], [np.inf, 0.0, -0.0], [2.0, -np.inf, 0.0]], np.float32)
     write_activations(str(tmp_path / "run"), "dense", [(0, x)])
-    _, provider = provider_for(str(tmp_path))
+    _, provider = data_provider(str(tmp_path))
     s = series.SeriesReader(provider, None).series(CTX, EID, "run", "dense")
     np.testing.assert_array_equal(s.zeros[0], [1, 1, 2])
     np.testing.assert_array_equal(s.nonfinite[0], [1, 2, 0])
@@ -116,7 +92,7 @@ def test_bad_records_are_skipped_with_reasons_and_good_ones_kept(tmp_path):
         (5, good_tensor(3, zeros=np.array([4, 0, 4]))),
     ]
     write_raw(run, "dense", points)
-    _, provider = provider_for(str(tmp_path))
+    _, provider = data_provider(str(tmp_path))
     s = series.SeriesReader(provider, None).series(CTX, EID, "run", "dense")
     np.testing.assert_array_equal(s.steps, [0, 5])
     np.testing.assert_array_equal(s.zeros, [[0, 0, 0], [4, 0, 4]])
@@ -131,7 +107,7 @@ def test_bad_records_are_skipped_with_reasons_and_good_ones_kept(tmp_path):
 def test_unknown_record_version_skips_the_whole_series_and_says_why(tmp_path):
     content = json.dumps({"version": metadata.RECORD_VERSION + 1, "kind": "activations"}).encode()
     write_raw(str(tmp_path / "run"), "future", [(0, good_tensor(3)), (1, good_tensor(3))], content=content)
-    _, provider = provider_for(str(tmp_path))
+    _, provider = data_provider(str(tmp_path))
     s = series.SeriesReader(provider, None).series(CTX, EID, "run", "future")
     assert s.num_steps == 0 and s.units == 0
     assert [k.step for k in s.skipped] == [0, 1]
@@ -142,7 +118,7 @@ def test_unknown_record_version_skips_the_whole_series_and_says_why(tmp_path):
 def test_unknown_kind_is_skipped(tmp_path):
     content = json.dumps({"version": metadata.RECORD_VERSION, "kind": "weights"}).encode()
     write_raw(str(tmp_path / "run"), "weights", [(0, good_tensor(3))], content=content)
-    _, provider = provider_for(str(tmp_path))
+    _, provider = data_provider(str(tmp_path))
     s = series.SeriesReader(provider, None).series(CTX, EID, "run", "weights")
     assert "record kind 'weights' is not known" in s.skipped[0].reason
 
@@ -150,7 +126,7 @@ def test_unknown_kind_is_skipped(tmp_path):
 def test_gradient_kind_is_read_like_activations(tmp_path):
     content = json.dumps({"version": metadata.RECORD_VERSION, "kind": "gradients"}).encode()
     write_raw(str(tmp_path / "run"), "dense/gradients", [(0, good_tensor(3)), (1, good_tensor(3))], content=content)
-    _, provider = provider_for(str(tmp_path))
+    _, provider = data_provider(str(tmp_path))
     s = series.SeriesReader(provider, None).series(CTX, EID, "run", "dense/gradients")
     assert s.skipped == ()
     assert s.kind == "gradients" and s.summary()["kind"] == "gradients"
@@ -181,7 +157,7 @@ def test_step_written_twice_keeps_newest(tmp_path):
 
 def test_unknown_run_and_tag_raise_naming_them(tmp_path):
     write_activations(str(tmp_path / "run"), "dense", make_activations(np.random.default_rng(0), 1, 2))
-    _, provider = provider_for(str(tmp_path))
+    _, provider = data_provider(str(tmp_path))
     reader = series.SeriesReader(provider, None)
     with pytest.raises(series.UnknownSeriesError, match="run 'nope'"):
         reader.series(CTX, EID, "nope", "dense")
@@ -192,7 +168,7 @@ def test_unknown_run_and_tag_raise_naming_them(tmp_path):
 def test_downsampled_when_reservoir_full_and_gaps_uneven(tmp_path):
     acts = make_activations(np.random.default_rng(2), steps=40, units=2, batch=2)
     write_activations(str(tmp_path / "run"), "dense", acts)
-    _, provider = provider_for(str(tmp_path), sample_limit=10)
+    _, provider = data_provider(str(tmp_path), sample_limit=10)
     s = series.SeriesReader(provider, 10).series(CTX, EID, "run", "dense")
     assert s.num_steps == 10 and s.steps[-1] == 39  # the reservoir keeps the newest
     assert s.downsampled and s.summary()["sample_limit"] == 10
@@ -209,7 +185,7 @@ def test_cache_is_reused_until_new_records_arrive(tmp_path):
     run = str(tmp_path / "run")
     acts = make_activations(np.random.default_rng(3), steps=4, units=3)
     write_activations(run, "dense", acts[:2])
-    multiplexer, provider = provider_for(str(tmp_path))
+    multiplexer, provider = data_provider(str(tmp_path))
     reader = series.SeriesReader(provider, None)
     first = reader.series(CTX, EID, "run", "dense")
     assert reader.series(CTX, EID, "run", "dense") is first
@@ -218,7 +194,7 @@ def test_cache_is_reused_until_new_records_arrive(tmp_path):
     second = reader.series(CTX, EID, "run", "dense")
     assert second is not first
     np.testing.assert_array_equal(second.steps, [0, 1, 2, 3])
-    np.testing.assert_array_equal(second.zeros[3], truth(acts[3][1])["zeros"])
+    np.testing.assert_array_equal(second.zeros[3], record_sums(acts[3][1])["zeros"])
 
 
 def test_truncated_last_record_is_ignored_until_complete(tmp_path):
@@ -232,7 +208,7 @@ def test_truncated_last_record_is_ignored_until_complete(tmp_path):
     live_path = live / os.path.basename(path)
     live_path.write_bytes(complete[:-7])  # the writer is in the middle of the last record
 
-    multiplexer, provider = provider_for(str(tmp_path / "live"))
+    multiplexer, provider = data_provider(str(tmp_path / "live"))
     reader = series.SeriesReader(provider, None)
     s = reader.series(CTX, EID, "run", "dense")
     np.testing.assert_array_equal(s.steps, [0, 1, 2, 3])
@@ -243,7 +219,7 @@ def test_truncated_last_record_is_ignored_until_complete(tmp_path):
     multiplexer.Reload()
     s = reader.series(CTX, EID, "run", "dense")
     np.testing.assert_array_equal(s.steps, [0, 1, 2, 3, 4])
-    np.testing.assert_array_equal(s.zeros[4], truth(acts[4][1])["zeros"])
+    np.testing.assert_array_equal(s.zeros[4], record_sums(acts[4][1])["zeros"])
 
 
 def test_count_dtype_for():
@@ -258,7 +234,7 @@ def test_all_series_forgets_deleted_runs(tmp_path):
     acts = make_activations(np.random.default_rng(5), steps=2, units=2)
     write_activations(str(tmp_path / "a"), "dense", acts)
     write_activations(str(tmp_path / "b"), "dense", acts)
-    _, provider = provider_for(str(tmp_path))
+    _, provider = data_provider(str(tmp_path))
     reader = series.SeriesReader(provider, None)
     assert set(reader.all_series(CTX, EID)) == {"a", "b"}
     assert set(reader.all_series(CTX, EID, runs=["b"])) == {"b"}
@@ -277,7 +253,7 @@ class CountingProvider(tb_data_provider.MultiplexerDataProvider):
 
 def test_concurrent_requests_read_a_cold_series_once(tmp_path):
     write_activations(str(tmp_path / "run"), "dense", make_activations(np.random.default_rng(6), 50, 64))
-    multiplexer, _ = provider_for(str(tmp_path))
+    multiplexer, _ = data_provider(str(tmp_path))
     reader = series.SeriesReader(CountingProvider(multiplexer, str(tmp_path)), None)
     results = []
     threads = [threading.Thread(target=lambda: results.append(reader.series(CTX, EID, "run", "dense"))) for _ in range(6)]

@@ -1,0 +1,43 @@
+"""Fixtures shared by the tests that read event files through TensorBoard's own
+data provider (``test_series``, ``test_plugin_routes``): activations whose dead
+units are known, their record sums computed here with numpy (the ground truth,
+independent of ``summary``'s reduction), and a data provider over a logdir.
+"""
+
+import numpy as np
+
+from tensorboard.backend.event_processing import data_provider as tb_data_provider
+from tensorboard.backend.event_processing import plugin_event_multiplexer
+
+from tensorboard_plugin_deadrelu import metadata
+
+
+def dying_activations(rng, step, units, batch):
+    """ReLU outputs ``[batch, units]`` at ``step`` where unit u is exactly zero on every input from step u on."""
+    x = np.maximum(rng.normal(size=(batch, units)).astype(np.float32), 0)
+    x[:, :step] = 0.0
+    return x
+
+
+def record_sums(x):
+    """The four fields of a record of values ``x`` (``[batch, units]``), counted with numpy:
+    values, exact zeros, ``|value|`` summed over finite values, NaN/Inf."""
+    finite = np.isfinite(x)
+    return {
+        "count": x.shape[0],
+        "zeros": np.count_nonzero(x == 0, axis=0),
+        "abs_sum": np.where(finite, np.abs(x), 0).astype(np.float64).sum(axis=0).astype(np.float32),
+        "nonfinite": np.count_nonzero(~finite, axis=0),
+    }
+
+
+def data_provider(logdir, sample_limit=0):
+    """``(multiplexer, provider)``: TensorBoard's Python data provider over ``logdir``, loaded once.
+
+    ``sample_limit`` is the Dead ReLU series' reservoir size (0 keeps every step);
+    call ``multiplexer.Reload()`` to pick up new events.
+    """
+    multiplexer = plugin_event_multiplexer.EventMultiplexer(tensor_size_guidance={metadata.PLUGIN_NAME: sample_limit})
+    multiplexer.AddRunsFromDirectory(logdir)
+    multiplexer.Reload()
+    return multiplexer, tb_data_provider.MultiplexerDataProvider(multiplexer, logdir)
