@@ -39,13 +39,25 @@ def read_records(logdir):
 
 def write_summaries(run_dir, summaries_by_step):
     """Writes one event per ``(step, Summary proto)`` to a new event file in ``run_dir``
-    (wall time ``1_600_000_000 + step``)."""
+    (wall time ``1_600_000_000 + step``).
+
+    The new file's name sorts after the run's existing event files, as a resumed
+    writer's file would: TensorBoard reads a run's files in name order and skips
+    one that sorts before the file it is reading.
+    """
+    pattern = os.path.join(run_dir, "*tfevents*")
+    existing = glob.glob(pattern)
     writer = EventFileWriter(run_dir)
     for step, summary_pb in summaries_by_step:
         event = event_pb2.Event(step=step, wall_time=1_600_000_000.0 + step)
         event.summary.CopyFrom(summary_pb)
         writer.add_event(event)
     writer.close()
+    (path,) = set(glob.glob(pattern)) - set(existing)
+    # Names end in a process-wide writer counter, compared as text: within the same
+    # second the 10th file ("....10") sorts before the 9th ("....9").
+    if existing and path < max(existing):
+        os.rename(path, max(existing) + ".next")
 
 
 def write_records(run_dir, tag, stats_by_step, description=None, kind=metadata.KIND_ACTIVATIONS):
