@@ -334,21 +334,22 @@ def _plural(count, noun):
 
 def format_problems(report):
     """Lines for stderr about skipped records and damaged files (empty when none)."""
-    lines = []
-    skipped = report["skipped_records"]
-    if skipped:
-        lines.append("warning: skipped %s:" % _plural(len(skipped), "Dead ReLU record"))
-        for s in skipped[:MAX_LISTED_PROBLEMS]:
-            lines.append("  run %s, layer %s, step %d: %s" % (s["run"], s["layer"], s["step"], s["reason"]))
-        if len(skipped) > MAX_LISTED_PROBLEMS:
-            lines.append("  ... and %d more (see --json)" % (len(skipped) - MAX_LISTED_PROBLEMS))
-    damaged = report["damaged_files"]
-    if damaged:
-        lines.append("warning: could not read %s to the end:" % _plural(len(damaged), "event file"))
-        for d in damaged[:MAX_LISTED_PROBLEMS]:
-            lines.append("  %s: %s" % (d["path"], d["reason"]))
-        if len(damaged) > MAX_LISTED_PROBLEMS:
-            lines.append("  ... and %d more (see --json)" % (len(damaged) - MAX_LISTED_PROBLEMS))
+    skipped = [
+        "run %s, layer %s, step %d: %s" % (s["run"], s["layer"], s["step"], s["reason"]) for s in report["skipped_records"]
+    ]
+    damaged = ["%s: %s" % (d["path"], d["reason"]) for d in report["damaged_files"]]
+    return _warning("skipped %s:" % _plural(len(skipped), "Dead ReLU record"), skipped) + _warning(
+        "could not read %s to the end:" % _plural(len(damaged), "event file"), damaged
+    )
+
+
+def _warning(headline, items):
+    """A ``warning:`` headline with the first items indented below it; no lines without items."""
+    if not items:
+        return []
+    lines = ["warning: " + headline] + ["  " + item for item in items[:MAX_LISTED_PROBLEMS]]
+    if len(items) > MAX_LISTED_PROBLEMS:
+        lines.append("  ... and %d more (see --json)" % (len(items) - MAX_LISTED_PROBLEMS))
     return lines
 
 
