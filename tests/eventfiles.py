@@ -21,6 +21,17 @@ def read_events(logdir):
             yield run, event
 
 
+def plugin_contents(logdir):
+    """Returns ``{tag: PluginContent}`` (version, kind, order) of every Dead ReLU series in
+    ``logdir``, parsed from its summary metadata (the last event of a tag wins)."""
+    contents = {}
+    for _, event in read_events(logdir):
+        for value in event.summary.value:
+            if value.metadata.plugin_data.plugin_name == metadata.PLUGIN_NAME:
+                contents[value.tag] = metadata.parse_plugin_content(value.metadata.plugin_data.content)
+    return contents
+
+
 def read_records(logdir):
     """Returns ``{(run, tag): [(step, Record), ...]}`` for every Dead ReLU record in ``logdir``."""
     records = collections.defaultdict(list)

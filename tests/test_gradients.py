@@ -14,9 +14,9 @@ from tensorboard.compat.proto import event_pb2
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
 from tensorboard_plugin_deadrelu import keras as monitor_module
-from tensorboard_plugin_deadrelu import metadata, summary
+from tensorboard_plugin_deadrelu import summary
 from tensorboard_plugin_deadrelu.keras import DeadReluMonitor
-from tests.eventfiles import read_events, read_records
+from tests.eventfiles import plugin_contents, read_records
 
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
@@ -61,12 +61,7 @@ def selu_derivative(z):
 
 
 def kinds_by_tag(logdir):
-    kinds = {}
-    for _, event in read_events(str(logdir)):
-        for value in event.summary.value:
-            if value.metadata.plugin_data.plugin_name == metadata.PLUGIN_NAME:
-                kinds[value.tag] = metadata.parse_plugin_content(value.metadata.plugin_data.content).kind
-    return kinds
+    return {tag: content.kind for tag, content in plugin_contents(str(logdir)).items()}
 
 
 def series(logdir, run="."):

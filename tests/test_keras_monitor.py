@@ -12,7 +12,7 @@ from tensorboard.util import tensor_util
 from tensorboard_plugin_deadrelu import metadata
 from tensorboard_plugin_deadrelu import keras as monitor_module
 from tensorboard_plugin_deadrelu.keras import DeadReluMonitor, find_relu_layers
-from tests.eventfiles import read_events, read_records
+from tests.eventfiles import plugin_contents, read_events, read_records
 
 
 # --------------------------------------------------------------------------
@@ -74,12 +74,7 @@ def scalar_values(logdir):
 
 
 def record_orders(logdir):
-    orders = {}
-    for _, event in read_events(str(logdir)):
-        for value in event.summary.value:
-            if value.metadata.plugin_data.plugin_name == metadata.PLUGIN_NAME:
-                orders[value.tag] = metadata.parse_plugin_content(value.metadata.plugin_data.content).order
-    return orders
+    return {tag: content.order for tag, content in plugin_contents(str(logdir)).items()}
 
 
 def frozen(model):
