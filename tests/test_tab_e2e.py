@@ -363,6 +363,8 @@ def test_empty_logdir_explains_how_to_start_logging(servers, page):
 def test_reload_brings_new_steps_and_keeps_the_selection(servers, page):
     tab, frame = open_tab(page, servers["data"])
     tab.locator(".run-option", has_text="onerror").locator("input").uncheck()
+    # The relu section was there before the uncheck: wait for the redraw without the unchecked run.
+    tab.locator(".run-section", has_text="onerror").wait_for(state="detached")
     tab.locator(".run-section[data-run=relu]").wait_for()
     assert tab.locator(".run-section", has_text="onerror").count() == 0
     tab.locator("select[name=sort]").select_option("death")
