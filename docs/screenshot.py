@@ -17,7 +17,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from tests import tensorboard_process  # noqa: E402
 from tests.browser import headless_chromium  # noqa: E402
 
-RUNS = ["initializers/he_normal", "initializers/random_uniform", "negative_weights/three_layers", "three_layers/relu"]
+# Two runs that show the phenomenon in both views: born-dead layers that also
+# freeze the living first layer (zero gradient), and units dying during training.
+RUNS = ["negative_weights/three_layers", "three_layers/relu"]
 
 
 def main():
@@ -25,7 +27,7 @@ def main():
     parser.add_argument("logdir")
     parser.add_argument("--runs", nargs="+", default=RUNS)
     parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "screenshot.png"))
-    parser.add_argument("--height", type=int, default=1000)
+    parser.add_argument("--height", type=int, default=1190)
     parser.add_argument("--metric", choices=["zeros", "dormant"], default="zeros")
     args = parser.parse_args()
 
@@ -36,7 +38,7 @@ def main():
             page = browser.new_page(viewport={"width": 1280, "height": args.height})
             page.add_init_script("localStorage.setItem('deadrelu.settings.v1', %s)" % json.dumps(settings))
             page.goto(tensorboard.url + "/#deadrelu")
-            page.frame_locator("iframe").locator(".deadrelu[data-details=loaded]").wait_for(timeout=60_000)
+            page.frame_locator("iframe").locator(".deadrelu[data-gradients=loaded]").wait_for(timeout=60_000)
             page.screenshot(path=args.out)
     print("wrote", args.out)
 
