@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the demo and the tests need on a fresh Debian machine:
 # Debian's Chromium (for the browser tests), Node.js (frontend unit tests) and
-# this package with its TensorFlow and test extras.
+# TensorFlow (CPU) with Keras 3, and this package with its test extra.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,4 +15,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" fonts-dejavu-core
 fi
 
-python3 -m pip install -q --disable-pip-version-check -e ".[tf,test]"
+# The tests and the demo run on the CPU: TensorFlow's CPU-only wheel is a
+# fraction of the default one's download. (The package's own `[tf]` extra names
+# plain `tensorflow`, which users with a GPU want.)
+if [ "$(uname -m)" = x86_64 ]; then tf_wheel=tensorflow-cpu; else tf_wheel=tensorflow; fi
+python3 -m pip install -q --disable-pip-version-check "$tf_wheel>=2.16" "keras>=3"
+python3 -m pip install -q --disable-pip-version-check -e ".[test]"
