@@ -18,7 +18,7 @@ setuptools.setup(
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.9",
-    packages=["tensorboard_plugin_deadrelu", "tensorboard_plugin_deadrelu.frontend"],
+    packages=["tensorboard_plugin_deadrelu", "tensorboard_plugin_deadrelu.keras", "tensorboard_plugin_deadrelu.frontend"],
     package_dir={"tensorboard_plugin_deadrelu.frontend": "frontend"},
     package_data={"tensorboard_plugin_deadrelu.frontend": ["*.js", "*.css", "*.html"]},
     install_requires=["tensorboard>=2.12", "numpy>=1.21", "werkzeug>=1.0"],

@@ -13,7 +13,7 @@ import tensorflow as tf
 from tensorboard.compat.proto import event_pb2
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
-from tensorboard_plugin_deadrelu import keras as monitor_module
+from tensorboard_plugin_deadrelu.keras import monitor as monitor_module
 from tensorboard_plugin_deadrelu import summary
 from tensorboard_plugin_deadrelu.keras import DeadReluMonitor
 from tests.eventfiles import plugin_contents, read_records

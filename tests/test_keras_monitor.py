@@ -10,7 +10,7 @@ import pytest
 from tensorboard.util import tensor_util
 
 from tensorboard_plugin_deadrelu import metadata
-from tensorboard_plugin_deadrelu import keras as monitor_module
+from tensorboard_plugin_deadrelu.keras import monitor as monitor_module
 from tensorboard_plugin_deadrelu.keras import DeadReluMonitor, find_relu_layers
 from tests.eventfiles import plugin_contents, read_events, read_records
 
