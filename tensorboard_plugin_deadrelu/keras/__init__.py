@@ -14,11 +14,7 @@ Inside this subpackage ``import keras`` is the Keras library (imports are
 absolute); the subpackage itself is always named in full.
 """
 
-from tensorboard_plugin_deadrelu.keras.monitor import (
-    RELU_FAMILY,
-    DeadReluMonitor,
-    find_relu_layers,
-    is_relu_family,
-)
+from tensorboard_plugin_deadrelu.keras.layers import RELU_FAMILY, find_relu_layers, is_relu_family
+from tensorboard_plugin_deadrelu.keras.monitor import DeadReluMonitor
 
 __all__ = ["DeadReluMonitor", "RELU_FAMILY", "find_relu_layers", "is_relu_family"]

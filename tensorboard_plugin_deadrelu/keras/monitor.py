@@ -17,486 +17,55 @@ the Scalars tab. It counts in one of two ways:
   gradient of the loss with respect to the unit's pre-activation (tag
   ``<layer>/gradients``): a dead ReLU unit gets exactly zero gradient.
 
-This module is the Keras entry point and imports TensorFlow and Keras; the rest
-of the package does not.
+Which layers are watched, how their calls are tapped, the pre-activation
+gradients and the probe sample live in the sibling modules ``layers``,
+``taps``, ``gradients`` and ``probe``. This subpackage imports TensorFlow and
+Keras; the rest of the package does not.
 """
 
 import contextlib
-import copy
-import dataclasses
 import logging
 import numbers
 import os
-import threading
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from tensorboard_plugin_deadrelu import metadata, summary
+from tensorboard_plugin_deadrelu.keras.gradients import (
+    _check_gradients_visible,
+    _summed_loss,
+    _watching_preactivations,
+)
+from tensorboard_plugin_deadrelu.keras.layers import (
+    _channels_first,
+    _check_layers_argument,
+    _describe,
+    _not_called,
+    _resolve_layers,
+    _tags_for,
+    _units_of,
+)
+from tensorboard_plugin_deadrelu.keras.probe import _check_probe_fits, _probe_from
+from tensorboard_plugin_deadrelu.keras.taps import _LayerTap, _patch_attribute
 
 logger = logging.getLogger(__name__)
-
-# Activations whose output is exactly zero, with zero gradient, on a whole
-# half-line of inputs: a unit that stays there never learns again. Leaky ReLU,
-# ELU, SELU, GELU, tanh never output exact zeros and are not monitored by
-# default (name them in ``layers=`` to record them anyway).
-RELU_FAMILY = ("relu", "relu6", "hard_silu", "hard_sigmoid", "sparse_plus", "sparse_sigmoid")
 
 # Probe rows run through the model per call, bounding the memory of a large probe.
 PROBE_BATCH_SIZE = 1024
 
 
-# --------------------------------------------------------------------------
-# Which layers to monitor
-
-
-def _layers_in_model_order(model):
-    """Every layer inside ``model`` (nested models flattened), in model order.
-
-    For Sequential and Functional models this is the order of the graph; for a
-    subclassed model it is the order in which ``__init__`` assigned the layers.
-    """
-    found = []
-    seen = set()
-
-    def visit(layer):
-        for child in getattr(layer, "layers", None) or ():
-            if id(child) in seen:
-                continue
-            seen.add(id(child))
-            found.append(child)
-            visit(child)
-
-    visit(model)
-    return found
-
-
-def is_relu_family(layer):
-    """Whether ``layer``'s output is a ReLU-family activation (see :data:`RELU_FAMILY`).
-
-    True for ``keras.layers.ReLU`` without a negative slope, for
-    ``Activation("relu")`` and kin, and for layers such as ``Dense`` or
-    ``Conv2D`` built with ``activation="relu"`` and kin. Recurrent layers are
-    excluded: their output is not the activation itself.
-    """
-    if isinstance(layer, keras.layers.ReLU):
-        return not layer.negative_slope
-    if isinstance(layer, keras.layers.RNN):
-        return False
-    activation = getattr(layer, "activation", None)
-    return callable(activation) and getattr(activation, "__name__", None) in RELU_FAMILY
-
-
-def find_relu_layers(model):
-    """The ReLU-family layers of ``model``, in model order."""
-    return [layer for layer in _layers_in_model_order(model) if is_relu_family(layer)]
-
-
-def _check_layers_argument(layers):
-    """Validates ``layers=`` before a model is known; returns a tuple or None."""
-    if layers is None:
-        return None
-    if isinstance(layers, (str, keras.layers.Layer)):
-        layers = (layers,)
-    try:
-        layers = tuple(layers)
-    except TypeError:
-        raise ValueError(
-            "layers must be None or a list of layer names or layer objects, got %r" % (layers,)
-        ) from None
-    if not layers:
-        raise ValueError("layers must name at least one layer (or be None to find ReLU layers)")
-    for item in layers:
-        if not isinstance(item, (str, keras.layers.Layer)):
-            raise ValueError(
-                "layers must hold layer names (str) or keras layers, got %r of type %s"
-                % (item, type(item).__name__)
-            )
-    return layers
-
-
-def _resolve_layers(model, requested):
-    """The layers to monitor, in model order.
-
-    Raises:
-      ValueError: naming ``layers`` if a requested name or layer is not in the
-        model, or if the model has no ReLU-family layer to find.
-    """
-    in_model = _layers_in_model_order(model)
-    if requested is None:
-        chosen = [layer for layer in in_model if is_relu_family(layer)]
-        if not chosen:
-            raise ValueError(
-                "layers=None found no ReLU-family layer (activation one of %s) in model %r; "
-                "pass layers=[...] with the names of the layers to monitor (activations applied "
-                "with keras.ops or tf.nn inside call() are not layers and cannot be seen: use "
-                "keras.layers.ReLU or activation=\"relu\" instead). Layers: %s"
-                % (", ".join(RELU_FAMILY), model.name, ", ".join(l.name for l in in_model) or "none")
-            )
-        return chosen
-    by_name = {}
-    for layer in in_model:
-        by_name.setdefault(layer.name, layer)
-    chosen_ids = set()
-    for item in requested:
-        if isinstance(item, str):
-            if item not in by_name:
-                raise ValueError(
-                    "layers names %r, which is not a layer of model %r; available layers: %s"
-                    % (item, model.name, ", ".join(by_name) or "none")
-                )
-            chosen_ids.add(id(by_name[item]))
-        else:
-            if not any(layer is item for layer in in_model):
-                raise ValueError(
-                    "layers holds layer %r, which is not part of model %r; available layers: %s"
-                    % (item.name, model.name, ", ".join(by_name) or "none")
-                )
-            chosen_ids.add(id(item))
-    return [layer for layer in in_model if id(layer) in chosen_ids]
-
-
-def _tags_for(layers):
-    """Record tags: the layer names, or the layer paths where names repeat."""
-    names = [layer.name for layer in layers]
-    return [
-        layer.path if names.count(layer.name) > 1 else layer.name for layer in layers
-    ]
-
-
-def _describe(layer):
-    activation = getattr(getattr(layer, "activation", None), "__name__", None)
-    kind = type(layer).__name__
-    return "%s (%s)" % (kind, activation) if activation else kind
-
-
-# --------------------------------------------------------------------------
-# Seeing layer outputs inside a traced step
-
-
-def _patch_attribute(obj, name, value):
-    """Sets an instance attribute and returns a function that undoes it."""
-    had_own = name in vars(obj)
-    previous = vars(obj).get(name)
-    setattr(obj, name, value)
-
-    def restore():
-        if had_own:
-            setattr(obj, name, previous)
-        else:
-            delattr(obj, name)
-
-    return restore
-
-
-class _LayerTap:
-    """Hands each monitored layer's output to a consumer while a trace is active.
-
-    Installing wraps each layer's ``call`` on the instance; the wrapper costs
-    nothing at run time because it only acts while a step function is being
-    traced inside :meth:`active`. A depth counter rather than a flag keeps it
-    right when MirroredStrategy traces replicas in interleaved threads.
-    """
-
-    def __init__(self, layers):
-        self.layers = list(layers)
-        self._consumer = None
-        self._depth = 0
-        self._lock = threading.Lock()
-        self._restorers = []
-
-    def install(self):
-        self.uninstall()
-        for index, layer in enumerate(self.layers):
-            self._restorers.append(_patch_attribute(layer, "call", self._tapped(index, layer.call)))
-
-    def uninstall(self):
-        while self._restorers:
-            self._restorers.pop()()
-
-    def _tapped(self, index, original_call):
-        def call(*args, **kwargs):
-            outputs = original_call(*args, **kwargs)
-            if self._depth > 0 and self._consumer is not None:
-                self._consumer(index, outputs)
-            return outputs
-
-        return call
-
-    @contextlib.contextmanager
-    def active(self, consumer):
-        """Within the block, every monitored layer call passes its output to ``consumer(index, output)``."""
-        with self._lock:
-            if self._depth and self._consumer is not consumer:
-                raise RuntimeError("a layer tap is already active with another consumer")
-            self._consumer = consumer
-            self._depth += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._depth -= 1
-
-
-# --------------------------------------------------------------------------
-# Gradients with respect to pre-activations
-
-# Layers that are an activation alone: the pre-activation is their input.
-ACTIVATION_LAYERS = (
-    keras.layers.ReLU,
-    keras.layers.LeakyReLU,
-    keras.layers.ELU,
-    keras.layers.PReLU,
-    keras.layers.Softmax,
-)
-
-
-def _has_fused_activation(layer):
-    """Whether ``layer`` computes ``activation(z)`` with its own ``activation`` attribute.
-
-    True for Dense, Conv and kin, and for ``keras.layers.Activation``; their
-    ``call`` looks the function up on the instance, so it can be wrapped there.
-    """
-    return (
-        not isinstance(layer, keras.layers.RNN)
-        and "activation" in vars(layer)
-        and callable(layer.activation)
-    )
-
-
-def _check_gradients_visible(layers):
-    """Raises ValueError naming ``record_gradients`` for a layer without a visible pre-activation."""
-    for layer in layers:
-        if not (_has_fused_activation(layer) or isinstance(layer, ACTIVATION_LAYERS)):
-            raise ValueError(
-                "record_gradients: layer %r (%s) has no pre-activation the monitor can see "
-                "(it must have an `activation` argument, like Dense or Conv2D, or be an "
-                "activation layer such as ReLU or Activation); leave it out of layers= or "
-                "pass record_gradients=False" % (layer.name, type(layer).__name__)
-            )
-
-
-@contextlib.contextmanager
-def _watching_preactivations(layers, tape, captured):
-    """Within the block, each call of ``layers[i]`` appends its pre-activation to ``captured[i]``.
-
-    The pre-activation ``z`` is passed through ``tf.identity`` and watched by
-    ``tape``: the copy feeds only the activation, so its gradient is the one
-    that flows through the unit's activation (not through a skip connection
-    that also reads ``z``), and the layer's output is unchanged. Meant for the
-    duration of a trace; everything is restored on exit.
-    """
-    restorers = []
-
-    def watched(index, z):
-        z = tf.identity(z)
-        tape.watch(z)
-        captured[index].append(z)
-        return z
-
-    try:
-        for index, layer in enumerate(layers):
-            if _has_fused_activation(layer):
-                activation = layer.activation
-
-                def wrapped_activation(z, index=index, activation=activation):
-                    return activation(watched(index, z))
-
-                restorers.append(_patch_attribute(layer, "activation", wrapped_activation))
-            else:
-                call = layer.call
-
-                def wrapped_call(inputs, *args, index=index, call=call, **kwargs):
-                    return call(watched(index, inputs), *args, **kwargs)
-
-                restorers.append(_patch_attribute(layer, "call", wrapped_call))
-        yield
-    finally:
-        while restorers:
-            restorers.pop()()
-
-
-def _summed_loss(model, loss_fn):
-    """``loss(y, y_pred, sample_weight)``: the sum over examples of the per-example losses.
-
-    A sum, not a mean, so that d(loss)/dz of one example is the gradient of
-    that example's own loss, whatever the number of probe rows. Uses
-    ``loss_fn`` when given, else the model's compiled loss.
-
-    Raises:
-      ValueError: naming ``loss_fn`` when neither gives one loss to use.
-    """
-    loss = loss_fn
-    if loss is None:
-        loss = getattr(model, "loss", None)
-        if loss is None:
-            raise ValueError(
-                "record_gradients needs a loss: model %r was compiled without one; pass "
-                "loss_fn=(y_true, y_pred) -> per-example losses" % model.name
-            )
-        if isinstance(loss, (list, tuple, dict)):
-            raise ValueError(
-                "record_gradients: model %r was compiled with several losses (%s); pass "
-                "loss_fn=(y_true, y_pred) -> per-example losses" % (model.name, type(loss).__name__)
-            )
-        if isinstance(loss, str):
-            loss = keras.losses.get(loss)
-    compiled = loss_fn is None
-
-    def check_outputs(y_pred):
-        outputs = len(keras.tree.flatten(y_pred))
-        if compiled and outputs != 1:
-            raise ValueError(
-                "record_gradients: model %r has %d outputs; pass loss_fn=(y_true, y_pred) -> "
-                "per-example losses, which gets them as the model returns them" % (model.name, outputs)
-            )
-
-    if isinstance(loss, keras.losses.Loss):
-        summing = copy.copy(loss)
-        summing.reduction = "sum"
-
-        def summed(y, y_pred, sample_weight):
-            check_outputs(y_pred)
-            return summing(y, y_pred, sample_weight=sample_weight)
-
-    elif callable(loss):
-
-        def summed(y, y_pred, sample_weight):
-            check_outputs(y_pred)
-            per_example = tf.convert_to_tensor(loss(y, y_pred))
-            if per_example.shape.rank == 0:
-                raise ValueError(
-                    "loss_fn must return one loss per example (shape [batch, ...]), got a scalar; "
-                    "the monitor sums them itself"
-                )
-            if sample_weight is not None:
-                weights = tf.cast(sample_weight, per_example.dtype)
-                while weights.shape.rank < per_example.shape.rank:
-                    weights = weights[..., tf.newaxis]
-                per_example = per_example * weights
-            return tf.reduce_sum(per_example)
-
-    else:
-        raise ValueError("loss_fn must be a callable (y_true, y_pred) -> per-example losses, got %r" % (loss,))
-    return summed
-
-
-# --------------------------------------------------------------------------
-# Probe data
-
-
-@dataclasses.dataclass(frozen=True)
-class _Probe:
-    """The probe sample: model inputs, and targets and sample weights when given (numpy)."""
-
-    x: object
-    y: object = None
-    sample_weight: object = None
-
-    @property
-    def rows(self):
-        return keras.tree.flatten(self.x)[0].shape[0]
-
-    def rows_between(self, start, stop):
-        """The probe's rows ``start:stop`` (a chunk run through the model at once)."""
-
-        def cut(part):
-            return None if part is None else keras.tree.map_structure(lambda a: a[start:stop], part)
-
-        return _Probe(cut(self.x), cut(self.y), cut(self.sample_weight))
-
-
-def _numeric_arrays(part, what):
-    """``part`` (an array or a list/dict of arrays) as numpy arrays with a batch axis."""
-    leaves = keras.tree.flatten(part)
-    if not leaves:
-        raise ValueError("probe_data holds no arrays in its %s" % what)
-    arrays = []
-    for leaf in leaves:
-        array = np.asarray(leaf)
-        if array.dtype.kind not in "biuf":
-            raise ValueError("probe_data must hold numeric arrays, got dtype %s in its %s" % (array.dtype, what))
-        if array.ndim < 1 or array.shape[0] == 0:
-            raise ValueError(
-                "probe_data must have a batch axis with at least one row, got shape %s in its %s"
-                % (array.shape, what)
-            )
-        arrays.append(array)
-    return keras.tree.pack_sequence_as(part, arrays), arrays
-
-
-def _probe_from(probe_data, probe_size):
-    """A :class:`_Probe` of ``probe_data`` cut to ``probe_size`` rows.
-
-    ``probe_data`` follows ``fit()``'s convention: an array (or a list/dict of
-    arrays for a multi-input model), or a tuple ``(x,)``, ``(x, y)`` or ``(x,
-    y, sample_weight)``; ``y`` (the targets) is needed only for gradients.
-    """
-    y = sample_weight = None
-    if isinstance(probe_data, tuple):
-        if not 1 <= len(probe_data) <= 3:
-            raise ValueError(
-                "probe_data as a tuple must be (x,), (x, y) or (x, y, sample_weight), "
-                "got a tuple of %d items" % len(probe_data)
-            )
-        probe_data, y, sample_weight = (probe_data + (None, None))[:3]
-    parts = {"inputs x": probe_data, "targets y": y, "sample weights": sample_weight}
-    packed, rows = {}, {}
-    for what, part in parts.items():
-        if part is None and what != "inputs x":
-            continue
-        packed[what], arrays = _numeric_arrays(part, what)
-        rows.update({"%s #%d" % (what, i): a.shape[0] for i, a in enumerate(arrays)})
-    if len(set(rows.values())) != 1:
-        raise ValueError(
-            "probe_data arrays have different numbers of rows: %s"
-            % ", ".join("%s: %d" % item for item in rows.items())
-        )
-    cut = {
-        what: keras.tree.map_structure(lambda a: a[:probe_size], part) for what, part in packed.items()
-    }
-    return _Probe(cut["inputs x"], cut.get("targets y"), cut.get("sample weights"))
-
-
-def _check_probe_fits(model, probe_x):
-    """Raises ValueError naming ``probe_data`` if its shapes cannot feed ``model``."""
-    try:
-        model_inputs = model.inputs
-    except (AttributeError, ValueError):
-        return  # a subclassed model: the first probe run says whether it fits
-    if not model_inputs:
-        return
-    leaves = keras.tree.flatten(probe_x)
-    if len(leaves) != len(model_inputs):
-        raise ValueError(
-            "probe_data has %d input array(s) but model %r takes %d input(s)"
-            % (len(leaves), model.name, len(model_inputs))
-        )
-    for array, model_input in zip(leaves, model_inputs):
-        expected = tuple(model_input.shape)
-        got = array.shape
-        if len(got) != len(expected) or any(
-            e is not None and e != g for e, g in zip(expected[1:], got[1:])
-        ):
-            raise ValueError(
-                "probe_data has shape %s but model %r expects inputs of shape %s"
-                % (got, model.name, expected)
-            )
-
-
 def _as_numpy(stats):
+    """A probe chunk's stats (tensors) as numpy arrays."""
     return {key: np.asarray(value) for key, value in stats.items()}
 
 
 def _add_stats(total, stats):
+    """The sum of two stats dicts, key by key (``total`` None: a copy of ``stats``)."""
     if total is None:
         return dict(stats)
     return {key: total[key] + stats[key] for key in total}
-
-
-# --------------------------------------------------------------------------
-# The callback
 
 
 def _check_fraction(name, value):
@@ -1006,28 +575,3 @@ class DeadReluMonitor(keras.callbacks.Callback):
                     tag, 100 * share, dead, units, step, self.stop_above,
                 )
                 self.model.stop_training = True
-
-
-def _not_called(layer, model):
-    return ValueError(
-        "layers: %r is not called by the forward pass of model %r, so there is nothing to count"
-        % (layer.name, model.name)
-    )
-
-
-def _channels_first(layer):
-    """Whether ``layer``'s units (channels) are on axis 1, as for ``data_format="channels_first"`` convs."""
-    return getattr(layer, "data_format", None) == "channels_first"
-
-
-def _units_of(layer):
-    """The size of ``layer``'s units axis (last axis of its output), or None if unknown.
-
-    Layers of Sequential and Functional models know their output shape; in a
-    subclassed model only layers with ``units`` or ``filters`` tell.
-    """
-    try:
-        units = layer.output.shape[1 if _channels_first(layer) else -1]
-    except (AttributeError, ValueError, TypeError):
-        units = getattr(layer, "units", None) or getattr(layer, "filters", None)
-    return units if isinstance(units, int) and units > 0 else None

@@ -1,0 +1,74 @@
+"""Seeing the monitored layers' outputs while a step function is traced.
+
+:func:`_patch_attribute` swaps an instance attribute and returns its undo;
+:class:`_LayerTap` uses it to wrap each monitored layer's ``call`` so that,
+inside :meth:`_LayerTap.active`, every call hands its output to a consumer
+(the training-time counter, or the probe).
+"""
+
+import contextlib
+import threading
+
+
+def _patch_attribute(obj, name, value):
+    """Sets an instance attribute and returns a function that undoes it."""
+    had_own = name in vars(obj)
+    previous = vars(obj).get(name)
+    setattr(obj, name, value)
+
+    def restore():
+        if had_own:
+            setattr(obj, name, previous)
+        else:
+            delattr(obj, name)
+
+    return restore
+
+
+class _LayerTap:
+    """Hands each monitored layer's output to a consumer while a trace is active.
+
+    Installing wraps each layer's ``call`` on the instance; the wrapper costs
+    nothing at run time because it only acts while a step function is being
+    traced inside :meth:`active`. A depth counter rather than a flag keeps it
+    right when MirroredStrategy traces replicas in interleaved threads.
+    """
+
+    def __init__(self, layers):
+        self.layers = list(layers)
+        self._consumer = None
+        self._depth = 0
+        self._lock = threading.Lock()
+        self._restorers = []
+
+    def install(self):
+        self.uninstall()
+        for index, layer in enumerate(self.layers):
+            self._restorers.append(_patch_attribute(layer, "call", self._tapped(index, layer.call)))
+
+    def uninstall(self):
+        while self._restorers:
+            self._restorers.pop()()
+
+    def _tapped(self, index, original_call):
+        def call(*args, **kwargs):
+            outputs = original_call(*args, **kwargs)
+            if self._depth > 0 and self._consumer is not None:
+                self._consumer(index, outputs)
+            return outputs
+
+        return call
+
+    @contextlib.contextmanager
+    def active(self, consumer):
+        """Within the block, every monitored layer call passes its output to ``consumer(index, output)``."""
+        with self._lock:
+            if self._depth and self._consumer is not consumer:
+                raise RuntimeError("a layer tap is already active with another consumer")
+            self._consumer = consumer
+            self._depth += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._depth -= 1
