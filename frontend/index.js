@@ -67,6 +67,7 @@ export class App {
     this.settings = loadSettings(storage);
     this.panels = new Map();
     this.tags = null;
+    this.shownAt = null;
     this.generation = 0;
 
     this.tooltip = el("div", { class: "tooltip", hidden: "" });
@@ -118,7 +119,11 @@ export class App {
 
   showError(error) {
     const text = error instanceof ApiError ? error.message : `unexpected error: ${error && error.message ? error.message : error}`;
-    this.messages.replaceChildren(views.errorMessage(text));
+    // Like TensorBoard's own tabs, keep the last panels on a failed reload, but
+    // dimmed and dated (data-stale) so that nobody reads them as current.
+    const stale = this.shownAt != null;
+    this.messages.replaceChildren(stale ? views.staleDataMessage(text, this.shownAt) : views.errorMessage(text));
+    if (stale) this.root.dataset.stale = "";
     this.setState("error");
   }
 
@@ -136,7 +141,10 @@ export class App {
     if (generation !== this.generation) return;
     this.tags = tags;
     this.messages.replaceChildren();
+    delete this.root.dataset.stale;
     const runs = sortedRuns(tags);
+    /** When the data on screen was listed; null while no panels are shown. */
+    this.shownAt = runs.length ? new Date() : null;
     // Controls without data would only distract from the empty-state help.
     this.toolbar.hidden = !runs.length;
     if (!runs.length) {

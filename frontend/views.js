@@ -195,6 +195,16 @@ export function errorMessage(text) {
   return el("div", { class: "message error", role: "alert" }, el("strong", { text: "Dead ReLU tab: " }), el("span", { text }));
 }
 
+/** An error on reload while the previous panels stay on screen (dimmed): says what failed and how old they are. */
+export function staleDataMessage(text, shownAt) {
+  return el(
+    "div",
+    { class: "message error", role: "alert" },
+    el("strong", { text: "Dead ReLU tab: " }),
+    el("span", { text: `could not refresh: ${text} — showing data from ${shownAt.toLocaleTimeString()}, which may be out of date.` }),
+  );
+}
+
 /** Says which layers of a run TensorBoard kept only a sample of, and how to keep all. */
 export function downsampledNote(run, infos) {
   const layers = Object.entries(infos).filter(([, info]) => info.downsampled);

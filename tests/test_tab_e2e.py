@@ -9,6 +9,7 @@ browser is shared by the module.
 """
 
 import contextlib
+import re
 
 import numpy as np
 import pytest
@@ -463,13 +464,24 @@ def test_gradient_heatmap_colours_in_both_modes_and_tooltip_numbers(servers, pag
 
 
 def test_api_failure_shows_a_message_not_a_blank_tab(servers, page):
-    """Runs last: it stops the data TensorBoard, then asks the tab for fresh data."""
+    """Runs last: it stops the data TensorBoard, then asks the tab for fresh data.
+
+    The panels already drawn stay (as in TensorBoard's own tabs) but are marked stale:
+    dimmed, and the message says that what is shown is older data."""
     tab, _ = open_tab(page, servers["data"])
+    panels = tab.locator(".panel").count()
+    assert panels > 0
+    assert tab.locator(".deadrelu[data-stale]").count() == 0
     servers["data_process"].kill()
     servers["data_process"].wait()
     tab.locator(".run-option", has_text="grow").locator("input").uncheck()
     alert = tab.locator(".message.error[role=alert]")
     alert.wait_for()
-    assert "cannot reach TensorBoard" in alert.inner_text()
-    assert tab.locator(".deadrelu[data-state=error]").count() == 1
+    text = alert.inner_text()
+    assert "cannot reach TensorBoard" in text
+    assert re.search(r"could not refresh: .* showing data from \d{1,2}:\d{2}:\d{2}", text), text
+    assert tab.locator(".deadrelu[data-state=error][data-stale]").count() == 1
+    assert tab.locator(".panel").count() == panels
+    for holder in (".run-sections", ".overview-holder"):
+        assert tab.locator(holder).evaluate("e => getComputedStyle(e).opacity") == "0.4"
 
