@@ -153,12 +153,6 @@ def read_settings(run_dir):
         return json.load(f)
 
 
-def _finite_mean(values):
-    """Mean of the non-NaN ``values`` (NaN when there are none)."""
-    seen = values[~np.isnan(values)]
-    return float(seen.mean()) if seen.size else math.nan
-
-
 def _finite_min(values):
     """Smallest of the non-NaN ``values`` (NaN when there are none)."""
     seen = values[~np.isnan(values)]
@@ -181,13 +175,14 @@ def gradient_columns(gradients):
     zero = analysis.dead_mask(gradients.count, gradients.zeros)
     # Per step and unit: the unit's mean |gradient| over the probe (NaN if none was finite).
     unit_means = analysis.mean_abs(gradients.count, gradients.abs_sum, gradients.nonfinite)
+    layer_means = analysis.layer_mean_abs(gradients.count, gradients.abs_sum, gradients.nonfinite)
     return {
         "zero_gradient_step0": int(zero[0].sum()),
         "zero_gradient_end": int(zero[-1].sum()),
         "zero_gradient_share_step0": float(zero[0].mean()),
         "zero_gradient_share_end": float(zero[-1].mean()),
-        "mean_abs_gradient_step0": _finite_mean(unit_means[0]),
-        "mean_abs_gradient_end": _finite_mean(unit_means[-1]),
+        "mean_abs_gradient_step0": float(layer_means[0]),
+        "mean_abs_gradient_end": float(layer_means[-1]),
         "min_unit_mean_abs_gradient_end": _finite_min(unit_means[-1]),
     }
 

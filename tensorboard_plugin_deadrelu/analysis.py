@@ -149,6 +149,24 @@ def mean_abs(count, abs_sum, nonfinite):
     return out
 
 
+def _mean_over_units(means):
+    """Float ``[S]``: the mean of ``[S, U]`` per-unit values over the non-NaN units; NaN if none."""
+    observed = ~np.isnan(means)
+    seen = observed.sum(axis=1)
+    sums = np.where(observed, means, 0.0).sum(axis=1)
+    return np.divide(sums, seen, out=np.full(sums.shape, np.nan), where=seen > 0)
+
+
+def layer_mean_abs(count, abs_sum, nonfinite):
+    """Float ``[S]``: the layer's mean over units of each unit's mean ``|value|``.
+
+    Units with no finite value at a step are left out; NaN where no unit saw
+    one. For gradient records this is the layer's mean ``|d(loss)/d(z)|``,
+    which shows a vanishing gradient of the whole layer.
+    """
+    return _mean_over_units(mean_abs(count, abs_sum, nonfinite))
+
+
 def dormant_scores(count, abs_sum, nonfinite):
     """Float ``[S, U]``: the τ-dormant score of Sokar et al. 2023 per step and unit.
 
@@ -162,9 +180,7 @@ def dormant_scores(count, abs_sum, nonfinite):
     if means.size == 0:
         return scores
     observed = ~np.isnan(means)
-    sums = np.where(observed, means, 0.0).sum(axis=1)
-    seen = observed.sum(axis=1)
-    layer_mean = np.divide(sums, seen, out=np.zeros_like(sums), where=seen > 0)[:, None]
+    layer_mean = np.nan_to_num(_mean_over_units(means), nan=0.0)[:, None]
     np.divide(means, layer_mean, out=scores, where=observed & (layer_mean > 0))
     scores[observed & (layer_mean == 0)] = 0.0
     return scores

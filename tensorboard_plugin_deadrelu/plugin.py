@@ -78,9 +78,7 @@ def gradient_overview(series):
     over units of mean |d(loss)/d(pre-activation)| (None when no unit saw a
     finite gradient), which shows a vanishing gradient of the whole layer.
     """
-    means = analysis.mean_abs(series.count, series.abs_sum, series.nonfinite)
-    seen = ~np.isnan(means)
-    per_step = np.divide(np.where(seen, means, 0.0).sum(axis=1), seen.sum(axis=1), out=np.full(series.num_steps, np.nan), where=seen.any(axis=1))
+    per_step = analysis.layer_mean_abs(series.count, series.abs_sum, series.nonfinite)
     return {
         "tag": series.tag,
         "steps": series.steps.tolist(),

@@ -105,3 +105,13 @@ def test_shape_errors_name_the_argument():
         analysis.dead_mask(COUNT[:2], ZEROS)
     with pytest.raises(ValueError, match="tau"):
         analysis.dormant_counts(COUNT, ZEROS, ZEROS, -1)
+
+
+def test_layer_mean_abs_averages_units_with_finite_values_and_is_nan_without_any():
+    count = np.array([4, 4])
+    abs_sum = np.array([[2.0, 6.0, 0.0], [1.0, 0.0, 0.0]])
+    nonfinite = np.array([[0, 2, 4], [4, 4, 4]])
+    # step 0: unit means 2/4, 6/2, unit 2 saw no finite value -> (0.5 + 3.0) / 2; step 1: none finite
+    result = analysis.layer_mean_abs(count, abs_sum, nonfinite)
+    assert result[0] == (0.5 + 3.0) / 2
+    assert np.isnan(result[1])
