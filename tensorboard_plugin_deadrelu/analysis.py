@@ -10,12 +10,23 @@ steps ascending, as returned by ``series.py``:
 * ``nonfinite`` ``[S, U]`` NaN/Inf values.
 
 They import nothing but numpy, so the TensorBoard plugin, the ``deadrelu report``
-command and notebooks share one definition of "dead", "death step" and so on.
+command, the experiments' result table and notebooks share one definition of
+"dead", "death step" and so on; :func:`summarize_layer` is the one per-layer
+summary they all build on. The tab computes the same in JavaScript
+(``frontend/stats.js``); both are checked against ``tests/golden/analysis_vectors.json``.
+
+Counts may exceed 2**32 (one ImageNet epoch through a stem convolution): the
+comparisons here are exact for any int64 ``count`` and uint64 ``zeros``.
 """
+
+import dataclasses
 
 import numpy as np
 
+# A unit is *nearly dead* at a step when it output 0 on at least this share of its inputs.
 DEFAULT_NEARLY_DEAD_THRESHOLD = 0.99
+# A unit is *τ-dormant* when its score is at most τ; Sokar et al. (2023) use 0, 0.025 and 0.1.
+DEFAULT_TAU = 0.025
 
 
 def _as_count_and_zeros(count, zeros):
@@ -79,6 +90,26 @@ def check_threshold(threshold):
     if not 0.0 < value <= 1.0:  # also rejects NaN
         raise ValueError("threshold must be in (0, 1], got %r" % (threshold,))
     return value
+
+
+def check_tau(tau):
+    """Returns ``tau`` as a float, or raises ValueError naming it when not a finite number >= 0."""
+    try:
+        value = float(tau)
+    except (TypeError, ValueError):
+        raise ValueError("tau must be a finite number >= 0, got %r" % (tau,)) from None
+    if not 0.0 <= value < float("inf"):  # also rejects NaN
+        raise ValueError("tau must be a finite number >= 0, got %r" % (tau,))
+    return value
+
+
+def zero_fractions(count, zeros):
+    """Float ``[S, U]``: the share of a unit's values that were exactly 0; NaN where ``count == 0``."""
+    count, zeros = _as_count_and_zeros(count, zeros)
+    column = np.broadcast_to(count[:, None], zeros.shape).astype(np.float64)
+    out = np.full(zeros.shape, np.nan)
+    np.divide(zeros, column, out=out, where=column > 0)
+    return out
 
 
 def death_step_indices(dead):
@@ -186,10 +217,91 @@ def dormant_scores(count, abs_sum, nonfinite):
     return scores
 
 
-def dormant_counts(count, abs_sum, nonfinite, tau):
-    """Int ``[S]``: τ-dormant units per step (score ``<= tau``, Sokar et al. 2023)."""
-    tau = float(tau)
-    if not tau >= 0.0:
-        raise ValueError("tau must be a number >= 0, got %r" % (tau,))
+def dormant_counts(count, abs_sum, nonfinite, tau=DEFAULT_TAU):
+    """Int ``[S]``: τ-dormant units per step (score ``<= tau``, Sokar et al. 2023); NaN scores never count."""
+    tau = check_tau(tau)
     scores = dormant_scores(count, abs_sum, nonfinite)
     return np.count_nonzero(scores <= tau, axis=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerSummary:
+    """What one layer's series says about its units, per step and per unit.
+
+    The one per-layer summary behind the ``overview`` route, ``deadrelu
+    report`` and the experiments' result table. Per-step arrays have shape
+    ``[S]``, per-unit arrays ``[U]``; small enough to keep when the series
+    itself is gone.
+    """
+
+    units: int
+    steps: np.ndarray  # int64 [S]
+    count: np.ndarray  # int64 [S]
+    dead: np.ndarray  # int64 [S], units dead at each step
+    nearly_dead: np.ndarray  # int64 [S], zero fraction >= threshold
+    still_dead: np.ndarray  # int64 [S], dead at that step and at the latest
+    dormant: np.ndarray  # int64 [S], τ-dormant score <= tau
+    death_step: list  # [U] int or None: from which step on the unit stayed dead
+    revived: np.ndarray  # bool [U], dead earlier but not at the latest step
+    first_fully_dead_step: object  # int or None
+    threshold: float
+    tau: float
+
+    @property
+    def nbytes(self):
+        """Approximate memory held, for byte-bounded caches."""
+        arrays = (self.steps, self.count, self.dead, self.nearly_dead, self.still_dead, self.dormant, self.revived)
+        return sum(a.nbytes for a in arrays) + 40 * len(self.death_step) + 200
+
+
+def summarize_layer(series, threshold=DEFAULT_NEARLY_DEAD_THRESHOLD, tau=DEFAULT_TAU):
+    """The :class:`LayerSummary` of a series (anything with ``steps``, ``count``,
+    ``zeros``, ``abs_sum`` and ``nonfinite`` arrays as described above).
+
+    Raises:
+      ValueError: ``threshold`` not in (0, 1] or ``tau`` not a finite number >= 0.
+    """
+    threshold = check_threshold(threshold)
+    tau = check_tau(tau)
+    dead = dead_mask(series.count, series.zeros)
+    return LayerSummary(
+        units=int(dead.shape[1]),
+        steps=np.asarray(series.steps, dtype=np.int64),
+        count=np.asarray(series.count, dtype=np.int64),
+        dead=np.count_nonzero(dead, axis=1).astype(np.int64),
+        nearly_dead=nearly_dead_counts(series.count, series.zeros, threshold).astype(np.int64),
+        still_dead=still_dead_counts(dead).astype(np.int64),
+        dormant=dormant_counts(series.count, series.abs_sum, series.nonfinite, tau).astype(np.int64),
+        death_step=death_steps(series.steps, dead),
+        revived=revived(dead),
+        first_fully_dead_step=first_fully_dead_step(series.steps, dead),
+        threshold=threshold,
+        tau=tau,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class GradientSummary:
+    """What a layer's gradient series says, per step: units whose gradient was
+    exactly 0 on every probe input (``zero``, the dead rule applied to the
+    gradient record) and the layer's mean |d(loss)/d(pre-activation)|
+    (``mean_abs``, NaN where no unit saw a finite gradient)."""
+
+    steps: np.ndarray  # int64 [S]
+    count: np.ndarray  # int64 [S]
+    zero: np.ndarray  # int64 [S]
+    mean_abs: np.ndarray  # float64 [S]
+
+    @property
+    def nbytes(self):
+        return self.steps.nbytes + self.count.nbytes + self.zero.nbytes + self.mean_abs.nbytes + 200
+
+
+def summarize_gradients(series):
+    """The :class:`GradientSummary` of a gradient series."""
+    return GradientSummary(
+        steps=np.asarray(series.steps, dtype=np.int64),
+        count=np.asarray(series.count, dtype=np.int64),
+        zero=dead_counts(series.count, series.zeros).astype(np.int64),
+        mean_abs=layer_mean_abs(series.count, series.abs_sum, series.nonfinite),
+    )

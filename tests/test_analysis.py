@@ -1,6 +1,9 @@
 """analysis.py against hand-made series and plain-Python loops as ground truth."""
 
+import json
 import math
+import os
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -115,3 +118,78 @@ def test_layer_mean_abs_averages_units_with_finite_values_and_is_nan_without_any
     result = analysis.layer_mean_abs(count, abs_sum, nonfinite)
     assert result[0] == (0.5 + 3.0) / 2
     assert np.isnan(result[1])
+
+
+# --------------------------------------------------------------------------
+# golden vectors: the fixture the tab's JavaScript is checked against too
+
+GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden", "analysis_vectors.json")
+
+
+def load_golden():
+    with open(GOLDEN, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def test_golden_defaults_are_the_analysis_defaults():
+    defaults = load_golden()["defaults"]
+    assert defaults == {"tau": analysis.DEFAULT_TAU, "nearly_dead_threshold": analysis.DEFAULT_NEARLY_DEAD_THRESHOLD}
+
+
+def golden_case_ids():
+    return [case["name"] for case in load_golden()["cases"]]
+
+
+@pytest.mark.parametrize("name", golden_case_ids())
+def test_golden_vectors(name):
+    (case,) = [c for c in load_golden()["cases"] if c["name"] == name]
+    inputs, want = case["inputs"], case["expected"]
+    count = np.array(inputs["count"], dtype=np.int64)  # exact beyond 2**32
+    zeros = np.array(inputs["zeros"], dtype=np.uint64)
+    abs_sum = np.array(inputs["abs_sum"], dtype=np.float64)
+    nonfinite = np.array(inputs["nonfinite"], dtype=np.uint64)
+    steps = np.array(inputs["steps"], dtype=np.int64)
+    dead = analysis.dead_mask(count, zeros)
+    assert dead.tolist() == want["dead"]
+    assert analysis.dead_counts(count, zeros).tolist() == want["dead_counts"]
+    assert analysis.nearly_dead_counts(count, zeros, inputs["threshold"]).tolist() == want["nearly_dead_counts"]
+    assert analysis.death_steps(steps, dead) == want["death_steps"]
+    assert analysis.revived(dead).tolist() == want["revived"]
+    assert analysis.still_dead_counts(dead).tolist() == want["still_dead_counts"]
+    scores = analysis.dormant_scores(count, abs_sum, nonfinite)
+    assert [[None if math.isnan(v) else v for v in row] for row in scores.tolist()] == want["dormant_scores"]
+    assert analysis.dormant_counts(count, abs_sum, nonfinite, inputs["tau"]).tolist() == want["dormant_counts"]
+    fractions = analysis.zero_fractions(count, zeros)
+    assert [[None if math.isnan(v) else v for v in row] for row in fractions.tolist()] == want["zero_fractions"]
+    assert analysis.first_fully_dead_step(steps, dead) == want["first_fully_dead_step"]
+    # The one per-layer summary agrees with the single rules.
+    summary = analysis.summarize_layer(
+        SimpleNamespace(steps=steps, count=count, zeros=zeros, abs_sum=abs_sum, nonfinite=nonfinite),
+        inputs["threshold"], inputs["tau"],
+    )
+    assert summary.dead.tolist() == want["dead_counts"] and summary.dormant.tolist() == want["dormant_counts"]
+    assert summary.nearly_dead.tolist() == want["nearly_dead_counts"]
+    assert summary.still_dead.tolist() == want["still_dead_counts"]
+    assert summary.death_step == want["death_steps"] and summary.revived.tolist() == want["revived"]
+    assert summary.first_fully_dead_step == want["first_fully_dead_step"]
+
+
+def test_golden_vectors_were_checked_by_hand_for_these_cases():
+    """A few expectations spelled out, so a regenerated fixture cannot silently change them."""
+    cases = {c["name"]: c["expected"] for c in load_golden()["cases"]}
+    big = cases["count_above_2_to_the_32"]
+    assert big["dead"][0] == [True, False, False] and big["nearly_dead_counts"] == [2, 2]
+    assert big["zero_fractions"][0] == [1.0, 1 - 1 / 16e9, 0.5]
+    nonfinite = cases["nonfinite_values"]
+    assert nonfinite["dead"] == [[False, False, True, False]] and nonfinite["dormant_scores"] == [[0.0, None, 0.0, 3.0]]
+    revive = cases["a_unit_revives_and_dies_again"]
+    assert revive["death_steps"] == [20, None, None] and revive["revived"] == [False, True, False]
+    silent = cases["all_zero_layer_is_all_dormant"]
+    assert silent["dormant_scores"] == [[0.0, 0.0], [0.5, 1.5]] and silent["dormant_counts"] == [2, 1]
+    assert cases["threshold_boundaries"]["nearly_dead_counts"] == [2, 1]
+
+
+@pytest.mark.parametrize("bad", [-0.1, float("nan"), float("inf"), "x", None])
+def test_tau_outside_range_is_rejected_by_name(bad):
+    with pytest.raises(ValueError, match="tau must be a finite number >= 0"):
+        analysis.check_tau(bad)
