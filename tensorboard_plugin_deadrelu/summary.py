@@ -141,7 +141,7 @@ def stats_pb(name, count, zeros, abs_sum, nonfinite, description=None, order=Non
     summary = summary_pb2.Summary()
     summary.value.add(
         tag=name,
-        metadata=metadata.create_summary_metadata(description, kind=kind, order=order),
+        metadata=metadata.create_summary_metadata(description, kind=kind, order=order, units=np.shape(zeros)[0]),
         tensor=tensor,
     )
     return summary
@@ -366,7 +366,7 @@ def write_stats(
         tag=name,
         tensor=lambda: encode_stats(count, zeros, abs_sum, nonfinite),
         step=step,
-        metadata=metadata.create_summary_metadata(description, kind=kind, order=order),
+        metadata=metadata.create_summary_metadata(description, kind=kind, order=order, units=_static_units(zeros, -1)),
     )
 
 
@@ -447,6 +447,16 @@ def gradients(name, data, step=None, description=None, channels_first=False):
     return _write_batch(name, data, step, description, channels_first, metadata.KIND_GRADIENTS)
 
 
+def _static_units(tensor, axis):
+    """The width of ``tensor`` along its unit ``axis`` when known while tracing, else None
+    (the record's metadata then omits it and the plugin reads one record to learn it)."""
+    try:
+        units = tensor.shape[axis]
+    except (IndexError, TypeError):
+        return None
+    return None if units is None else int(units)
+
+
 def _write_batch(name, data, step, description, channels_first, kind):
     """Reduces ``data`` and writes it as a record of ``kind`` under the scoped ``name``."""
     _check_name(name)
@@ -459,7 +469,9 @@ def _write_batch(name, data, step, description, channels_first, kind):
             tag=tag,
             tensor=lambda: encode_stats(**_reduce_validated(data, channels_first)),
             step=step,
-            metadata=metadata.create_summary_metadata(description, kind=kind),
+            metadata=metadata.create_summary_metadata(
+                description, kind=kind, units=_static_units(data, 1 if channels_first else -1)
+            ),
         )
 
 
