@@ -34,6 +34,8 @@ from tensorboard.compat.proto import summary_pb2
 from tensorboard.compat.proto import tensor_pb2
 from tensorboard.util import tensor_util
 
+from tensorboard_plugin_deadrelu import analysis
+
 PLUGIN_NAME = "deadrelu"
 
 # Bump when the meaning or layout of a record changes; readers skip records
@@ -75,6 +77,9 @@ class PluginContent:
     # Position of the layer in its model, so the tab can show layers in model
     # order rather than by name; None when the writer did not say.
     order: object = None
+    # The layer's width, so TensorBoard's listing alone describes a layer
+    # without reading a record; None in records written before 0.2.
+    units: object = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,10 +98,10 @@ class Record:
     @property
     def dead(self):
         """Boolean ``[units]``: units that output exactly zero on every observed value."""
-        return (self.zeros == self.count) & (self.count > 0)
+        return analysis.dead_mask(np.array([self.count], dtype=np.int64), self.zeros[None, :])[0]
 
 
-def create_summary_metadata(description=None, kind=KIND_ACTIVATIONS, order=None):
+def create_summary_metadata(description=None, kind=KIND_ACTIVATIONS, order=None, units=None):
     """Returns the ``SummaryMetadata`` every Dead ReLU summary carries.
 
     Args:
@@ -104,12 +109,19 @@ def create_summary_metadata(description=None, kind=KIND_ACTIVATIONS, order=None)
       kind: What the series records; one of :data:`KNOWN_KINDS`.
       order: Optional int, the layer's position in its model (readers sort
         layers by it).
+      units: Optional int >= 0, the layer's width; lets the plugin list the
+        layer from TensorBoard's metadata without reading a record. Readers
+        of version 1 without it (0.1.0) ignore the key.
     """
     if kind not in KNOWN_KINDS:
         raise ValueError("kind must be one of %r, got %r" % (KNOWN_KINDS, kind))
     header = {"version": RECORD_VERSION, "kind": kind}
     if order is not None:
         header["order"] = int(order)
+    if units is not None:
+        if int(units) < 0:
+            raise ValueError("units must be an int >= 0, got %r" % (units,))
+        header["units"] = int(units)
     content = json.dumps(header, sort_keys=True)
     return summary_pb2.SummaryMetadata(
         summary_description=description or "",
@@ -133,6 +145,8 @@ def parse_plugin_content(content):
         kind = str(parsed.get("kind", KIND_ACTIVATIONS))
         order = parsed.get("order")
         order = None if order is None else int(order)
+        units = parsed.get("units")
+        units = None if units is None else int(units)
     except (ValueError, TypeError, KeyError, UnicodeDecodeError) as e:
         raise RecordError("plugin content is not a Dead ReLU header: %s" % e) from None
     if version != RECORD_VERSION:
@@ -140,7 +154,7 @@ def parse_plugin_content(content):
             "record version %d is not supported (this reader knows version %d); "
             "upgrade tensorboard-plugin-deadrelu" % (version, RECORD_VERSION)
         )
-    return PluginContent(version=version, kind=kind, order=order)
+    return PluginContent(version=version, kind=kind, order=order, units=units)
 
 
 def count_dtype(count):

@@ -144,3 +144,20 @@ def test_unknown_kind_is_rejected_naming_kind():
 def test_parse_plugin_content_rejects_foreign_or_newer_headers(content, message):
     with pytest.raises(metadata.RecordError, match=message):
         metadata.parse_plugin_content(content)
+
+
+def test_units_in_plugin_content_and_old_content_without_it_still_parses():
+    meta = metadata.create_summary_metadata(order=3, units=2048)
+    content = metadata.parse_plugin_content(meta.plugin_data.content)
+    assert content.units == 2048 and content.order == 3 and content.version == metadata.RECORD_VERSION == 1
+    # What 0.1.0 wrote: no "units" key.
+    old = metadata.parse_plugin_content(b'{"kind": "activations", "order": 1, "version": 1}')
+    assert old.units is None and old.order == 1
+    with pytest.raises(ValueError, match="units must be an int >= 0"):
+        metadata.create_summary_metadata(units=-1)
+
+
+def test_record_dead_is_exact_beyond_2_to_the_32():
+    count = 16_000_000_000
+    record = metadata.decode_record(metadata.encode_record(count, np.array([count, count - 1, 0]), np.zeros(3), np.zeros(3)))
+    assert record.dead.tolist() == [True, False, False]
