@@ -38,7 +38,7 @@ import numpy as np
 from tensorboard.compat.proto import summary_pb2
 from tensorboard.util import tensor_util
 
-from tensorboard_plugin_deadrelu import metadata
+from tensorboard_plugin_deadrelu import distributed, metadata
 
 
 def _tf():
@@ -656,29 +656,35 @@ class Accumulator:
         the batches since the previous ``write`` call. Call it outside
         ``strategy.run``.
 
+        Under ``MultiWorkerMirroredStrategy`` call it on every worker: each
+        one takes part in summing the sums over workers, and only the chief
+        writes (see :mod:`distributed`).
+
         Args:
           step: Explicit int64 step; defaults to ``tf.summary.experimental.get_step()``.
 
         Returns:
           Like ``tf.summary`` ops: a bool tensor, True if every record was
-          written, False if there is no default writer, recording is off or
-          no layer was updated yet.
+          written, False if there is no default writer, recording is off, no
+          layer was updated yet, or this is a non-chief worker.
         """
         tf = _tf()
         if _in_replica_context_of_a_strategy():
             raise ValueError("Accumulator.write must be called outside strategy.run (cross-replica context)")
         gradients = self._kind == metadata.KIND_GRADIENTS
+        # Multi-worker: every worker reads (all-reduces) the sums, only the chief writes.
+        sums, writes_here = distributed.tf_sums_to_write([layer.variables for layer in self._layers.values()])
         written = [
             write_stats(
                 metadata.gradients_tag(name) if gradients else name,
-                *layer.variables,
+                *layer_sums,
                 step=step,
                 description=self._description,
                 order=order,
                 kind=self._kind,
             )
-            for order, (name, layer) in enumerate(self._layers.items())
-        ]
+            for order, (name, layer_sums) in enumerate(zip(self._layers, sums))
+        ] if writes_here else []
         self.reset()
         if not written:
             return tf.constant(False)

@@ -32,7 +32,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tensorboard_plugin_deadrelu import metadata, summary
+from tensorboard_plugin_deadrelu import distributed, metadata, summary
 from tensorboard_plugin_deadrelu.keras.gradients import (
     _check_gradients_visible,
     _summed_loss,
@@ -256,7 +256,8 @@ class DeadReluMonitor(keras.callbacks.Callback):
                     self._summed_loss = _summed_loss(model, self._loss_fn)
                     self._loss_source = loss_source
                     self._probe_function = None
-        self._writer = tf.summary.create_file_writer(self.log_dir)
+        # Multi-worker: only the chief writes; the others still read the global sums.
+        self._writer = distributed.tf_summary_writer(self.log_dir, model.distribute_strategy)
         if self.counts_during_training:
             self._start_counting()
         # Written before the first batch (probe) or after it (counting), once
