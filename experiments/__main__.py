@@ -1,4 +1,4 @@
-"""Command line: ``python -m experiments --logdir DIR [--quick] [--only NAME ...]``."""
+"""Command line: ``python -m experiments --logdir DIR [--quick] [--only NAME ...] [--seeds N]``."""
 
 import argparse
 import os
@@ -34,8 +34,14 @@ def make_parser():
     parser.add_argument("--epochs", type=int, help="override the number of epochs per variant")
     parser.add_argument("--batch-size", type=int, help="override the batch size")
     parser.add_argument(
+        "--seeds", type=int, metavar="N",
+        help="model seeds per seed sweep (the one-unit net at seeds 0..N-1, each a run under seeds/); "
+        "default %d with --quick, %d without; 0 leaves the sweeps out" % (variants.QUICK.seeds, variants.FULL.seeds),
+    )
+    parser.add_argument(
         "--seed", type=int, default=variants.SEED,
-        help="seed of the data and of every model's initial weights (default %(default)s)",
+        help="seed of the data and of every model's initial weights, except the seed sweeps' "
+        "(default %(default)s)",
     )
     return parser
 
@@ -48,6 +54,7 @@ def main(argv=None):
             samples=args.samples or base.samples,
             epochs=args.epochs or base.epochs,
             batch_size=args.batch_size or base.batch_size,
+            seeds=base.seeds if args.seeds is None else args.seeds,
         )
     except ValueError as e:
         make_parser().error(str(e))

@@ -33,7 +33,18 @@ One row per (run, hidden layer):
 * ``min_unit_mean_abs_gradient_end``: the smallest of those per-unit means
   with the final weights: 0 for a unit that gets no gradient at all.
 
+* ``mean_abs_gradient_epoch1``, ``mean_abs_gradient_epoch5``: the same
+  after the first and the fifth epoch (the gradient table: how it moves);
+* ``val_r2``: ``1 - final_val_loss / var(validation targets)``, the share of
+  the target's variance the net explains (0 = no better than a constant);
+* ``stalled``: ``val_r2 < STALLED_R2``.
+
 The gradient columns are empty for a layer without gradient records.
+
+The seed sweep (runs ``seeds/<sweep>/seed_<k>``) gets a table of its own:
+per sweep, how many of its one-unit nets *died* (the unit dead at the end:
+exactly 0 on every validation input with the final weights, the project's
+dead definition) and how many *stalled*, with 95% Wilson score intervals.
 """
 
 import csv
@@ -47,11 +58,18 @@ from tensorboard.util import tensor_util
 
 from tensorboard_plugin_deadrelu import analysis, logdir_reader, metadata
 
+from experiments import stats
+
 RESULTS_MD = "results.md"
 RESULTS_CSV = "results.csv"
 RUN_INFO_FILE = "run.json"
 # The scalars the runner writes (see runner._make_loss_writer_callback).
 LOSS_TAGS = ("epoch_loss", "epoch_val_loss")
+# A fit that explains less than this share of the target's variance on the
+# validation rows has stalled: it predicts (almost) a constant. A dead
+# one-unit net explains 0; a living one explains ~0.99 of the article target
+# and ~0.4 of the ripple target (all the linear part it can reach).
+STALLED_R2 = 0.05
 
 COLUMNS = (
     "run",
@@ -73,6 +91,10 @@ COLUMNS = (
     "mean_abs_gradient_step0",
     "mean_abs_gradient_end",
     "min_unit_mean_abs_gradient_end",
+    "mean_abs_gradient_epoch1",
+    "mean_abs_gradient_epoch5",
+    "val_r2",
+    "stalled",
     "epochs",
 )
 
@@ -88,11 +110,35 @@ def find_runs(logdir):
     return runs
 
 
+def records_folder(run_dir):
+    """The folder at or under ``run_dir`` that holds the run's event files.
+
+    The Dead ReLU monitor writes into its ``log_dir`` or into a subfolder of
+    it (like ``keras.callbacks.TensorBoard``'s ``train``); the runner puts the
+    loss scalars beside its records, so there is exactly one such folder: the
+    variant's run in TensorBoard. ``run_dir`` itself when there is none yet.
+
+    Raises:
+      ValueError: naming the folders, if event files are in more than one
+        (TensorBoard would show the variant as several runs).
+    """
+    folders = []
+    for folder, subfolders, files in os.walk(run_dir):
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+        if any(logdir_reader.is_event_file(name) for name in files):
+            folders.append(folder)
+    if len(folders) > 1:
+        raise ValueError(
+            "run folder %r has event files in %d folders (%s); one variant must be one run"
+            % (run_dir, len(folders), ", ".join(folders))
+        )
+    return folders[0] if folders else run_dir
+
+
 def event_files(run_dir):
-    """The event files of one run folder (not of its subfolders), oldest first."""
-    return [
-        os.path.join(run_dir, name) for name in sorted(os.listdir(run_dir)) if logdir_reader.is_event_file(name)
-    ]
+    """The event files of one run (in its :func:`records_folder`), oldest first."""
+    folder = records_folder(run_dir)
+    return [os.path.join(folder, name) for name in sorted(os.listdir(folder)) if logdir_reader.is_event_file(name)]
 
 
 def read_layers(run, run_dir):
@@ -163,6 +209,8 @@ def gradient_columns(gradients):
     """The gradient columns of a layer's row (None/NaN when it has no gradient records)."""
     if gradients is None or gradients.num_steps == 0:
         return {
+            "mean_abs_gradient_epoch1": math.nan,
+            "mean_abs_gradient_epoch5": math.nan,
             "zero_gradient_step0": None,
             "zero_gradient_end": None,
             "zero_gradient_share_step0": None,
@@ -176,7 +224,14 @@ def gradient_columns(gradients):
     # Per step and unit: the unit's mean |gradient| over the probe (NaN if none was finite).
     unit_means = analysis.mean_abs(gradients.count, gradients.abs_sum, gradients.nonfinite)
     layer_means = analysis.layer_mean_abs(gradients.count, gradients.abs_sum, gradients.nonfinite)
+    steps = list(gradients.steps)
+
+    def at_step(step):
+        return float(layer_means[steps.index(step)]) if step in steps else math.nan
+
     return {
+        "mean_abs_gradient_epoch1": at_step(1),
+        "mean_abs_gradient_epoch5": at_step(5),
         "zero_gradient_step0": int(zero[0].sum()),
         "zero_gradient_end": int(zero[-1].sum()),
         "zero_gradient_share_step0": float(zero[0].mean()),
@@ -196,6 +251,9 @@ def layer_rows(run, run_dir):
     def last(tag):
         series = scalars.get(tag)
         return series[-1][1] if series else math.nan
+
+    variance = settings.get("val_target_variance")
+    val_r2 = 1 - last("epoch_val_loss") / variance if variance else math.nan
 
     rows = []
     for activations, gradients in layers:
@@ -220,6 +278,8 @@ def layer_rows(run, run_dir):
                     )
                 )
             ),
+            "val_r2": val_r2,
+            "stalled": None if math.isnan(val_r2) else bool(val_r2 < STALLED_R2),
             "epochs": settings["epochs"],
         }
         row.update(gradient_columns(gradients))
@@ -264,8 +324,12 @@ def _fmt_gradient(value):
     return "0" if value == 0 else "%.2e" % value
 
 
+def _fmt_r2(value):
+    return "n/a" if math.isnan(value) else "%.3f" % value
+
+
 MARKDOWN_HEADER = (
-    "| run | layer | final loss | final val loss | dead at step 0 | dead at end "
+    "| run | layer | final loss | final val loss | val R² | dead at step 0 | dead at end "
     "| first epoch all dead | max zero share (end) | min dormant score (end) "
     "| zero gradient at step 0 | zero gradient at end | mean abs gradient (end) "
     "| min unit mean abs gradient (end) |"
@@ -281,6 +345,7 @@ def format_markdown_row(row):
             row["layer"],
             _fmt_loss(row["final_loss"]),
             _fmt_loss(row["final_val_loss"]),
+            _fmt_r2(row["val_r2"]),
             _fmt_share(row["dead_step0"], units),
             _fmt_share(row["dead_end"], units),
             "never" if row["first_dead_epoch"] is None else str(row["first_dead_epoch"]),
@@ -296,18 +361,122 @@ def format_markdown_row(row):
 
 def format_markdown(rows):
     """The markdown table of ``rows``, one line per (run, layer)."""
-    lines = [MARKDOWN_HEADER, "|---|---|" + "---:|" * 11]
+    lines = [MARKDOWN_HEADER, "|---|---|" + "---:|" * 12]
     lines.extend(format_markdown_row(row) for row in rows)
     return "\n".join(lines) + "\n"
 
 
-def format_runs(runs):
+GRADIENT_HEADER = (
+    "| run | layer | val R² | mean abs gradient at step 0 | after epoch 1 | after epoch 5 | at the end "
+    "| end / step 0 |"
+)
+
+
+def format_gradient_table(rows):
+    """How each layer's mean |d(loss)/d(pre-activation)| moves over training, for rows that have it."""
+    lines = [GRADIENT_HEADER, "|---|---|" + "---:|" * 6]
+    for row in rows:
+        if math.isnan(row["mean_abs_gradient_step0"]):
+            continue
+        first, end = row["mean_abs_gradient_step0"], row["mean_abs_gradient_end"]
+        ratio = "n/a" if not first else "%.3g" % (end / first)
+        lines.append(
+            "| %s | %s | %s | %s | %s | %s | %s | %s |"
+            % (
+                row["run"], row["layer"], _fmt_r2(row["val_r2"]), _fmt_gradient(first),
+                _fmt_gradient(row["mean_abs_gradient_epoch1"]), _fmt_gradient(row["mean_abs_gradient_epoch5"]),
+                _fmt_gradient(end), ratio,
+            )
+        )
+    return "\n".join(lines) + "\n"
+
+
+def sweep_summaries(rows, settings_by_run):
+    """Per seed sweep (in order of appearance), what its one-unit nets did.
+
+    Returns:
+      ``[{"sweep", "runs", "born_dead", "died", "stalled", "stalled_alive",
+      "died_seeds", "died_interval", "stalled_interval"}]``: counts of runs
+      whose unit was dead at step 0, dead at the end ("died"), whose fit
+      stalled (validation R² below :data:`STALLED_R2`), and that stalled with
+      the unit alive; the model seeds that died; 95% Wilson intervals of the
+      shares that died and stalled.
+    """
+    from experiments import variants
+
+    by_sweep = {}
+    for row in rows:
+        variant = variants.Variant(**settings_by_run[row["run"]]["variant"])
+        sweep = variants.sweep_of(variant)
+        if sweep is None:
+            continue
+        entry = by_sweep.setdefault(sweep, {"sweep": sweep, "runs": 0, "born_dead": 0, "died": 0,
+                                            "stalled": 0, "stalled_alive": 0, "died_seeds": []})
+        died = row["dead_end"] == row["units"]
+        entry["runs"] += 1
+        entry["born_dead"] += row["dead_step0"] == row["units"]
+        entry["died"] += died
+        entry["stalled"] += bool(row["stalled"])
+        entry["stalled_alive"] += bool(row["stalled"]) and not died
+        if died:
+            entry["died_seeds"].append(variant.model_seed)
+    summaries = list(by_sweep.values())
+    for entry in summaries:
+        entry["died_interval"] = stats.wilson_interval(entry["died"], entry["runs"])
+        entry["stalled_interval"] = stats.wilson_interval(entry["stalled"], entry["runs"])
+    return summaries
+
+
+SWEEP_HEADER = (
+    "| sweep | runs | unit dead at step 0 | died (dead at end) | 95%% interval | stalled (val R² < %g) "
+    "| 95%% interval | stalled with the unit alive | seeds that died |" % STALLED_R2
+)
+
+
+def format_sweep_table(summaries):
+    """The markdown table of :func:`sweep_summaries`."""
+
+    def share(count, runs, interval):
+        return "%d/%d (%.0f%%)" % (count, runs, 100 * count / runs), "%.0f%%–%.0f%%" % (
+            100 * interval[0], 100 * interval[1])
+
+    lines = [SWEEP_HEADER, "|---|" + "---:|" * 7 + "---|"]
+    for entry in summaries:
+        died, died_ci = share(entry["died"], entry["runs"], entry["died_interval"])
+        stalled, stalled_ci = share(entry["stalled"], entry["runs"], entry["stalled_interval"])
+        lines.append(
+            "| %s | %d | %d | %s | %s | %s | %s | %d | %s |"
+            % (
+                entry["sweep"], entry["runs"], entry["born_dead"], died, died_ci, stalled, stalled_ci,
+                entry["stalled_alive"], ", ".join(map(str, entry["died_seeds"])) or "none",
+            )
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _describe_settings(settings, base_learning_rate):
+    """What sets a run apart from the common settings, e.g. ``"target ripple, learning rate 0.001"``."""
+    variant = settings["variant"]
+    notes = []
+    if variant.get("target", "article") != "article":
+        notes.append("target %s" % variant["target"])
+    if settings.get("standardize"):
+        notes.append("standardised inputs")
+    if settings["learning_rate"] != base_learning_rate:
+        notes.append("learning rate %g" % settings["learning_rate"])
+    return "".join(", " + note for note in notes)
+
+
+def format_runs(runs, base_learning_rate=None):
     """A markdown list of the runs: what each asks and at what size it ran."""
     lines = []
     for run, settings in runs:
         lines.append(
-            "- `%s`: %s (%d samples, %d epochs, batch %d)"
-            % (run, settings["variant"]["question"], settings["samples"], settings["epochs"], settings["batch_size"])
+            "- `%s`: %s (%d samples, %d epochs, batch %d%s)"
+            % (
+                run, settings["variant"]["question"], settings["samples"], settings["epochs"],
+                settings["batch_size"], _describe_settings(settings, base_learning_rate),
+            )
         )
     return "\n".join(lines) + "\n"
 
@@ -318,18 +487,24 @@ def write_results(logdir):
     Returns:
       The path of ``results.md``.
     """
-    from experiments import variants  # the order of the known runs
+    from experiments import data, variants  # the order of the known runs, the targets
 
     rows = collect_rows(logdir, order=[v.run for v in variants.VARIANTS])
-    runs = []
+    settings_by_run = {}
     for row in rows:
-        if not runs or runs[-1][0] != row["run"]:
-            runs.append((row["run"], read_settings(os.path.join(logdir, row["run"]))))
+        if row["run"] not in settings_by_run:
+            settings_by_run[row["run"]] = read_settings(os.path.join(logdir, row["run"]))
+    in_sweep = {
+        run for run, settings in settings_by_run.items()
+        if variants.sweep_of(variants.Variant(**settings["variant"])) is not None
+    }
     with open(os.path.join(logdir, RESULTS_CSV), "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
         writer.writeheader()
         for row in rows:
             writer.writerow({key: _csv_value(row[key]) for key in COLUMNS})
+    main_rows = [row for row in rows if row["run"] not in in_sweep]
+    runs = [(run, settings) for run, settings in settings_by_run.items() if run not in in_sweep]
     md_path = os.path.join(logdir, RESULTS_MD)
     with open(md_path, "w", encoding="utf-8") as f:
         f.write("# Dead ReLU experiments: results\n\n")
@@ -340,14 +515,45 @@ def write_results(logdir):
             "layer's average (Sokar et al. 2023); 0 = silent. Zero gradient = units whose "
             "d(loss)/d(pre-activation) was exactly 0 on every probe input; mean abs gradient = the "
             "layer's mean over units of each unit's mean |d(loss)/d(pre-activation)| over the probe "
-            "(loss = sum of per-example squared errors).\n\n"
+            "(loss = sum of per-example squared errors). Val R² = 1 - final val loss / variance of "
+            "the validation targets (0 = no better than a constant).\n\n"
         )
-        if runs:
+        base_learning_rate = None
+        if settings_by_run:
+            first = next(iter(settings_by_run.values()))
+            base_learning_rate = first["learning_rate"]
             f.write(
-                "Seed %s, Adam (learning rate %s), MSE loss, target `%s`, inputs uniform(-1, 0).\n\n"
-                % (runs[0][1]["seed"], runs[0][1]["learning_rate"], runs[0][1]["target"])
+                "Data seed %s, Adam (learning rate %s unless a run says otherwise), MSE loss, "
+                "inputs uniform(-1, 0). Targets: %s.\n\n"
+                % (
+                    first["seed"], base_learning_rate,
+                    "; ".join("%s: `%s`" % (name, t.formula) for name, t in data.TARGETS.items()),
+                )
             )
-        f.write(format_runs(runs))
+        f.write(format_runs(runs, base_learning_rate))
         f.write("\n")
-        f.write(format_markdown(rows))
+        f.write(format_markdown(main_rows))
+        f.write(
+            "\n## Gradients over epochs\n\nPer layer, the mean abs gradient "
+            "d(loss)/d(pre-activation) on the validation set, with the initial weights, after "
+            "epochs 1 and 5, and at the end.\n\n"
+        )
+        f.write(format_gradient_table(main_rows))
+        summaries = sweep_summaries(rows, settings_by_run)
+        if summaries:
+            sizes = sorted({(s["samples"], s["epochs"]) for r, s in settings_by_run.items() if r in in_sweep})
+            f.write(
+                "\n## Seed sweep\n\nThe one-unit net trained once per model seed (initial weights, "
+                "batch order) on the same data (%s). Died = the unit is dead at the end: exactly 0 on "
+                "every validation input with the final weights. Stalled = the validation R² at the end "
+                "is below %g: the net predicts (almost) a constant. Intervals: 95%% Wilson score "
+                "intervals of the share. Sweeps: %s.\n\n"
+                % (
+                    "; ".join("%d samples, %d epochs" % size for size in sizes), STALLED_R2,
+                    "; ".join(
+                        "%s = %s" % (name, question) for name, (question, _) in variants.SEED_SWEEPS.items()
+                    ),
+                )
+            )
+            f.write(format_sweep_table(summaries))
     return md_path

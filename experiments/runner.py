@@ -31,9 +31,16 @@ def _keras_and_tf():
 def run_settings(variant, scale, seed, learning_rate):
     """What a run was made with; stored as ``run.json`` in the run folder and
     compared on restart. Training a run again with other settings needs
-    another log folder."""
+    another log folder.
+
+    ``seed`` draws the data; the model's seed (initial weights, batch order,
+    dropout masks) is the variant's ``model_seed`` or else ``seed`` too.
+    ``val_target_variance`` is the loss of the best constant prediction on
+    the validation rows, against which the result table judges a stalled fit.
+    """
     samples = scale.samples * variant.data_factor
     train_rows = data.train_rows(samples)
+    target = data.check_target(variant.target)
     settings = {
         "run": variant.run,
         "variant": dataclasses.asdict(variant),
@@ -42,37 +49,47 @@ def run_settings(variant, scale, seed, learning_rate):
         "epochs": scale.epochs * variant.epoch_factor,
         "batch_size": scale.batch_size,
         "seed": seed,
-        "learning_rate": learning_rate,
+        "model_seed": seed if variant.model_seed is None else variant.model_seed,
+        "learning_rate": learning_rate if variant.learning_rate is None else variant.learning_rate,
         "optimizer": "adam",
         "loss": "mse",
-        "target": data.TARGET_FORMULA,
+        "target": data.TARGETS[target].formula,
+        "standardize": variant.standardize,
+        "val_target_variance": data.validation_variance(samples, seed, target),
     }
     # As read back from run.json (tuples become lists), so the two compare equal.
     return json.loads(json.dumps(settings))
 
 
-def _make_loss_writer_callback(keras, tf, run_dir):
-    """A callback writing ``epoch_loss`` and ``epoch_val_loss`` scalars into ``run_dir``.
+def _make_loss_recorder_callback(keras):
+    """A callback keeping ``(step, {"epoch_loss": .., "epoch_val_loss": ..})`` per epoch.
 
     The step is the number of epochs completed, the step the Dead ReLU monitor
     gives its records with ``update_freq="epoch"``, so that both line up.
     """
 
-    class LossScalars(keras.callbacks.Callback):
-        def on_train_begin(self, logs=None):
-            self._writer = tf.summary.create_file_writer(run_dir)
+    class LossRecorder(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.epochs = []
 
         def on_epoch_end(self, epoch, logs=None):
-            with self._writer.as_default(step=epoch + 1):
-                for key in ("loss", "val_loss"):
-                    if key in (logs or {}):
-                        tf.summary.scalar("epoch_" + key, float(logs[key]))
-            self._writer.flush()
+            logs = logs or {}
+            values = {"epoch_" + key: float(logs[key]) for key in ("loss", "val_loss") if key in logs}
+            self.epochs.append((epoch + 1, values))
 
-        def on_train_end(self, logs=None):
-            self._writer.close()
+    return LossRecorder()
 
-    return LossScalars()
+
+def write_loss_scalars(tf, folder, epochs):
+    """Writes the ``epoch_loss`` and ``epoch_val_loss`` scalars of ``epochs``
+    (as a loss recorder kept them) into ``folder``."""
+    writer = tf.summary.create_file_writer(folder)
+    with writer.as_default():
+        for step, values in epochs:
+            for tag, value in values.items():
+                tf.summary.scalar(tag, value, step=step)
+    writer.close()
 
 
 def _make_progress_callback(keras, run, position, total, out):
@@ -101,19 +118,22 @@ def _make_progress_callback(keras, run, position, total, out):
 def train_variant(variant, settings, run_dir, position=1, total=1, out=sys.stdout):
     """Trains one variant and writes its event files into ``run_dir``.
 
-    Writes loss scalars and, per hidden layer, Dead ReLU records from a probe
+    Writes, per hidden layer, Dead ReLU records from a probe
     of the whole validation set: a record of the initial weights at step 0 and
     one after every epoch (step = epochs completed). Each probe records the
     layer's activations (tag ``<layer>``) and, from the validation targets, the
     gradient of the loss with respect to each unit's pre-activation (tag
-    ``<layer>/gradients``).
+    ``<layer>/gradients``). After training, writes the loss scalars into the
+    folder that holds the monitor's event files.
     """
     keras, tf = _keras_and_tf()
     from experiments import models
     from tensorboard_plugin_deadrelu.keras import DeadReluMonitor
 
-    dataset = data.make_dataset(settings["samples"], settings["seed"])
-    keras.utils.set_random_seed(settings["seed"])
+    dataset = data.make_dataset(
+        settings["samples"], settings["seed"], variant.target, standardize=settings["standardize"]
+    )
+    keras.utils.set_random_seed(settings["model_seed"])
     model, hidden = models.build_model(variant, settings["learning_rate"])
     monitor = DeadReluMonitor(
         run_dir,
@@ -125,19 +145,20 @@ def train_variant(variant, settings, run_dir, position=1, total=1, out=sys.stdou
         probe_data=(dataset.x_val, dataset.y_val),
         probe_size=len(dataset.x_val),
     )
+    losses = _make_loss_recorder_callback(keras)
     model.fit(
         dataset.x_train,
         dataset.y_train,
         validation_data=(dataset.x_val, dataset.y_val),
         epochs=settings["epochs"],
         batch_size=settings["batch_size"],
-        callbacks=[
-            monitor,
-            _make_loss_writer_callback(keras, tf, run_dir),
-            _make_progress_callback(keras, variant.run, position, total, out),
-        ],
+        callbacks=[monitor, losses, _make_progress_callback(keras, variant.run, position, total, out)],
         verbose=0,
     )
+    # The losses go where the monitor put its records (the run folder, or a
+    # subfolder of it such as "train"), so that the variant stays one run in
+    # TensorBoard, with its loss and its dead units side by side.
+    write_loss_scalars(tf, results.records_folder(run_dir), losses.epochs)
 
 
 def _read_settings(run_dir):
@@ -159,9 +180,10 @@ def run(logdir, only=None, scale=variants.QUICK, seed=variants.SEED,
       only: None for every variant, or a list of experiment names and
         ``experiment/variant`` run names (see :func:`variants.names`).
       scale: A :class:`variants.Scale` (``variants.QUICK``, ``variants.FULL``
-        or your own, e.g. a tiny one for tests).
+        or your own, e.g. a tiny one for tests); its ``seeds`` is the number
+        of model seeds per seed sweep.
       seed: Seed of the data and of every model's initial weights.
-      learning_rate: Adam's learning rate.
+      learning_rate: Adam's learning rate (where the variant sets none).
       out: Where progress lines go.
 
     Returns:
@@ -179,7 +201,7 @@ def run(logdir, only=None, scale=variants.QUICK, seed=variants.SEED,
     logdir = os.fspath(logdir)
     if os.path.exists(logdir) and not os.path.isdir(logdir):
         raise ValueError("logdir %r exists and is not a directory" % logdir)
-    chosen = variants.select(only)
+    chosen = variants.select(only, scale.seeds)
     planned = [(v, run_settings(v, scale, seed, learning_rate)) for v in chosen]
 
     # Check every existing run before training anything, so that a mismatch
