@@ -15,7 +15,6 @@ export const SCALE_STOPS = Object.freeze([
 ]);
 
 // The stops as flat arrays: scaleInto runs once per pixel.
-const STOP_COUNT = SCALE_STOPS.length;
 const STOP_AT = Float64Array.from(SCALE_STOPS, ([p]) => p);
 const STOP_RGB = Float64Array.from(SCALE_STOPS.flatMap(([, c]) => c));
 
@@ -26,6 +25,50 @@ export const NEARLY_DEAD_RGB = Object.freeze([255, 183, 77]);
 /** Nothing was observed for the unit at that step. */
 export const NO_DATA_RGB = Object.freeze([224, 224, 224]);
 
+/** Whole-network view: a layer with no unit dead (or dormant) at that step. */
+export const NONE_GONE_RGB = Object.freeze([247, 251, 255]);
+/**
+ * Whole-network view: colour stops [share, [r, g, b]] of a layer with that share
+ * of its units dead (or dormant), from a share just above 0 to every unit
+ * (ColorBrewer "YlOrBr": distinct from the heatmaps' blues, and a few percent
+ * already reads differently from a third).
+ */
+export const SHARE_STOPS = Object.freeze([
+  [0, [255, 237, 160]],
+  [0.5, [254, 153, 41]],
+  [1, [153, 52, 4]],
+]);
+const SHARE_AT = Float64Array.from(SHARE_STOPS, ([p]) => p);
+const SHARE_RGB = Float64Array.from(SHARE_STOPS.flatMap(([, c]) => c));
+
+/**
+ * Writes the whole-network view's colour of a layer where `share` (in [0, 1])
+ * of the units are dead (or dormant) into out[at..at+2]: NONE_GONE_RGB for 0,
+ * else interpolated between SHARE_STOPS and rounded like scaleInto. A single
+ * dead unit of thousands must not look like none, hence the jump at 0.
+ */
+export function shareInto(share, out, at) {
+  if (!(share > 0)) {
+    out[at] = NONE_GONE_RGB[0];
+    out[at + 1] = NONE_GONE_RGB[1];
+    out[at + 2] = NONE_GONE_RGB[2];
+    return;
+  }
+  interpolateInto(SHARE_AT, SHARE_RGB, share < 1 ? share : 1, out, at);
+}
+
+/** Writes the colour at x in [0, 1] of stops (positions `at`, flat rgb `rgb`) into out[j..j+2], rounded. */
+function interpolateInto(at, rgb, x, out, j) {
+  let i = 1;
+  while (i < at.length - 1 && x > at[i]) i++;
+  const f = (x - at[i - 1]) / (at[i] - at[i - 1]);
+  const a = 3 * (i - 1);
+  const b = 3 * i;
+  out[j] = Math.round(rgb[a] + f * (rgb[b] - rgb[a]));
+  out[j + 1] = Math.round(rgb[a + 1] + f * (rgb[b + 1] - rgb[a + 1]));
+  out[j + 2] = Math.round(rgb[a + 2] + f * (rgb[b + 2] - rgb[a + 2]));
+}
+
 /**
  * Writes [r, g, b] of the sequential scale at t (clamped to [0, 1]) into
  * out[at..at+2], interpolated linearly between the neighbouring stops and
@@ -33,15 +76,7 @@ export const NO_DATA_RGB = Object.freeze([224, 224, 224]);
  * Allocation-free because the heatmap calls it for every pixel.
  */
 export function scaleInto(t, out, at) {
-  const x = t > 0 ? (t < 1 ? t : 1) : 0; // also maps NaN to 0
-  let i = 1;
-  while (i < STOP_COUNT - 1 && x > STOP_AT[i]) i++;
-  const f = (x - STOP_AT[i - 1]) / (STOP_AT[i] - STOP_AT[i - 1]);
-  const a = 3 * (i - 1);
-  const b = 3 * i;
-  out[at] = Math.round(STOP_RGB[a] + f * (STOP_RGB[b] - STOP_RGB[a]));
-  out[at + 1] = Math.round(STOP_RGB[a + 1] + f * (STOP_RGB[b + 1] - STOP_RGB[a + 1]));
-  out[at + 2] = Math.round(STOP_RGB[a + 2] + f * (STOP_RGB[b + 2] - STOP_RGB[a + 2]));
+  interpolateInto(STOP_AT, STOP_RGB, t > 0 ? (t < 1 ? t : 1) : 0, out, at); // also maps NaN to 0
 }
 
 /** Returns [r, g, b] of the sequential scale at t (see scaleInto). */

@@ -9,7 +9,7 @@
  * exactly 0, absSum / (count - nonfinite) its mean |gradient|.
  */
 
-import { GONE } from "./stats.js";
+import { GONE, isDead } from "./stats.js";
 
 /** Suffix of a gradient series' tag (metadata.GRADIENTS_TAG_SUFFIX). */
 export const GRADIENTS_TAG_SUFFIX = "/gradients";
@@ -133,25 +133,12 @@ export function gradientSeverity(series, align, mode, means = null, range = null
     const from = g * U - s * U;
     for (let i = s * U; i < (s + 1) * U; i++) {
       const z = zeros[i + from];
-      if (z === c) out[i] = GONE;
+      if (isDead(z, c)) out[i] = GONE;
       else if (mode === GRAD_MAGNITUDE) {
         const m = means[i + from];
         out[i] = m > 0 && range ? magnitudeSeverity(m, range) : m === 0 ? GONE : NaN;
       } else out[i] = z / c;
     }
-  }
-  return out;
-}
-
-/** Int [S]: units per gradient step whose gradient was exactly 0 on every probe input. */
-export function zeroGradientCounts(series) {
-  const { units, count, zeros } = series;
-  const out = new Int32Array(count.length);
-  for (let s = 0; s < count.length; s++) {
-    if (count[s] <= 0) continue;
-    let n = 0;
-    for (let i = s * units; i < (s + 1) * units; i++) if (zeros[i] === count[s]) n++;
-    out[s] = n;
   }
   return out;
 }

@@ -2,14 +2,18 @@
  * Entry point of the Dead ReLU tab. TensorBoard loads this module inside the
  * tab's iframe (data/plugin_entry.html?name=deadrelu) and calls `render()`.
  *
- * The App keeps the user's choices (runs, metric, thresholds, sort, zoom) across
- * TensorBoard's data reloads and in localStorage, fetches what the selected runs
- * need, and hands drawing to the panels.
+ * The App keeps the user's choices (runs, metric, thresholds, sort, filter,
+ * collapsed runs) across TensorBoard's data reloads and in localStorage, draws
+ * the whole-network view of the selected runs from the `overview` route, and
+ * builds one panel per layer that fetches and draws its heatmaps only when it
+ * scrolls into view. Panels far off screen give their arrays back once the
+ * tab holds more than CELL_BUDGET cells; a deselected run's panels are dropped.
  */
 
 import { GRAD_MAGNITUDE, GRAD_ZEROS, orphanGradientTags, panelLayers } from "./gradients.js";
 import { listenForReloads } from "./host.js";
-import { Api, ApiError, layersInModelOrder, sortedRuns } from "./model.js";
+import { Api, ApiError, dataVersion, layerFilter, layersInModelOrder, sortedRuns } from "./model.js";
+import { NetworkView } from "./networkview.js";
 import { LayerPanel } from "./panel.js";
 import { el } from "./dom.js";
 import { DEFAULT_TAU, DEFAULT_THRESHOLD, METRIC_DORMANT, METRIC_ZEROS, SORT_DEATH, SORT_INDEX, SORT_LATEST } from "./stats.js";
@@ -18,8 +22,16 @@ import * as views from "./views.js";
 const STORAGE_KEY = "deadrelu.settings.v1";
 /** Runs shown when the user has not chosen yet. */
 const DEFAULT_RUN_COUNT = 4;
-/** Heatmap requests in flight at once (TensorBoard serves them from one process). */
+/** Requests in flight at once (TensorBoard serves them from one process). */
 const PARALLEL_REQUESTS = 4;
+/**
+ * Heatmap cells (steps x units, activations and gradients) the tab keeps for
+ * panels off screen; about 15 bytes each once analysed. Panels on screen are
+ * never released, whatever their size.
+ */
+const CELL_BUDGET = 6_000_000;
+/** How far below (and above) the window a panel starts loading. */
+const PRELOAD_MARGIN = "600px 0px";
 
 export const DEFAULT_SETTINGS = Object.freeze({
   runs: null, // null: the first DEFAULT_RUN_COUNT runs
@@ -29,7 +41,11 @@ export const DEFAULT_SETTINGS = Object.freeze({
   sort: SORT_INDEX,
   chartScale: "count",
   gradient: GRAD_ZEROS,
+  filter: "",
+  collapsed: [],
 });
+
+const isStringArray = (value) => Array.isArray(value) && value.every((r) => typeof r === "string");
 
 /** Settings from localStorage, falling back field by field to the defaults. */
 function loadSettings(storage) {
@@ -40,24 +56,19 @@ function loadSettings(storage) {
     // A corrupt or foreign value: start from the defaults.
   }
   const s = { ...DEFAULT_SETTINGS };
-  if (Array.isArray(saved.runs) && saved.runs.every((r) => typeof r === "string")) s.runs = saved.runs;
+  if (isStringArray(saved.runs)) s.runs = saved.runs;
   if ([METRIC_ZEROS, METRIC_DORMANT].includes(saved.metric)) s.metric = saved.metric;
   if (Number.isFinite(saved.tau) && saved.tau >= 0) s.tau = saved.tau;
   if (Number.isFinite(saved.threshold) && saved.threshold > 0 && saved.threshold <= 1) s.threshold = saved.threshold;
   if ([SORT_INDEX, SORT_DEATH, SORT_LATEST].includes(saved.sort)) s.sort = saved.sort;
   if (["count", "percent"].includes(saved.chartScale)) s.chartScale = saved.chartScale;
   if ([GRAD_ZEROS, GRAD_MAGNITUDE].includes(saved.gradient)) s.gradient = saved.gradient;
+  if (typeof saved.filter === "string") s.filter = saved.filter;
+  if (isStringArray(saved.collapsed)) s.collapsed = saved.collapsed;
   return s;
 }
 
-/** Runs `jobs` (functions returning promises) with at most `limit` running at once. */
-async function runPool(jobs, limit) {
-  let next = 0;
-  const worker = async () => {
-    while (next < jobs.length) await jobs[next++]();
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, jobs.length) }, worker));
-}
+const panelKey = (run, tag) => JSON.stringify([run, tag]);
 
 export class App {
   constructor(root, api, storage = globalThis.localStorage) {
@@ -65,28 +76,36 @@ export class App {
     this.api = api;
     this.storage = storage;
     this.settings = loadSettings(storage);
+    this.filter = layerFilter(this.settings.filter);
+    /** LayerPanel per [run, tag] of the selected runs; element -> panel for the observer. */
     this.panels = new Map();
+    this.panelOf = new WeakMap();
+    /** Per selected run: {key, overview, error} of its `overview` answer. */
+    this.overviews = new Map();
+    /** Per run section: {element, panels, notes, count} (see buildSections). */
+    this.sections = new Map();
     this.tags = null;
     this.shownAt = null;
     this.generation = 0;
+    this.queue = new Set();
+    this.active = 0;
+    this.observerPending = false;
 
     this.tooltip = el("div", { class: "tooltip", hidden: "" });
     this.runBar = el("div", { class: "run-bar" });
     this.controlBar = el("div", { class: "control-bar" });
     this.legendHolder = el("div", { class: "legend-holder" });
     this.messages = el("div", { class: "messages" });
-    this.overviewHolder = el("div", { class: "overview-holder" });
+    this.network = new NetworkView(this.tooltip, (run, tag) => this.focusLayer(run, tag));
+    this.networkHolder = el("div", { class: "network-holder" });
     this.runsHolder = el("div", { class: "run-sections" });
     this.toolbar = el("header", { class: "toolbar" }, this.runBar, this.controlBar, this.legendHolder);
-    this.root.replaceChildren(
-      this.toolbar,
-      this.messages,
-      this.overviewHolder,
-      this.runsHolder,
-      this.tooltip,
-    );
-    this.controlBar.append(views.controls(this.settings, (change) => this.changeSettings(change)));
+    this.root.replaceChildren(this.toolbar, this.messages, this.networkHolder, this.runsHolder, this.tooltip);
+    this.filterInput = views.filterInput(this.settings.filter, (text) => this.changeFilter(text));
+    this.controlBar.append(views.controls(this.settings, (change) => this.changeSettings(change)), this.filterInput.element);
+    this.filterInput.showError(this.filter.error);
     this.legendHolder.append(views.legend(this.settings));
+    this.observer = new IntersectionObserver((entries) => this.onIntersect(entries), { rootMargin: PRELOAD_MARGIN });
     let resizeTimer = null;
     window.addEventListener("resize", () => {
       clearTimeout(resizeTimer);
@@ -147,20 +166,22 @@ export class App {
     this.shownAt = runs.length ? new Date() : null;
     // Controls without data would only distract from the empty-state help.
     this.toolbar.hidden = !runs.length;
+    const selected = this.selectedRuns();
+    this.dropPanels(selected);
     if (!runs.length) {
       this.selectorKey = this.sectionsKey = null;
       this.runBar.replaceChildren();
-      this.overviewHolder.replaceChildren();
+      this.networkHolder.replaceChildren();
       this.runsHolder.replaceChildren(views.emptyState());
       this.setState("empty");
       return;
     }
-    const selectorKey = JSON.stringify([runs, this.selectedRuns()]);
+    const selectorKey = JSON.stringify([runs, selected]);
     if (selectorKey !== this.selectorKey) {
       this.selectorKey = selectorKey;
       this.runBar.replaceChildren(
-        views.runSelector(runs, this.selectedRuns(), (selected) => {
-          this.settings.runs = selected;
+        views.runSelector(runs, selected, (chosen) => {
+          this.settings.runs = chosen;
           this.saveSettings();
           this.refresh();
         }),
@@ -168,149 +189,320 @@ export class App {
     }
     // The gradient colour control only matters when some shown layer has gradients.
     const gradientControl = this.controlBar.querySelector(".gradient-control");
-    if (gradientControl) gradientControl.hidden = !this.selectedRuns().some((run) => panelLayers(tags[run], Object.keys(tags[run])).some((l) => l.gradientTag));
-    await this.showRuns(generation);
+    if (gradientControl) gradientControl.hidden = !selected.some((run) => panelLayers(tags[run], Object.keys(tags[run])).some((l) => l.gradientTag));
+    this.buildSections(selected);
+    await this.showNetwork(selected, generation);
+    if (generation !== this.generation) return;
+    this.setState("ready");
+    for (const panel of this.panels.values()) if (panel.onScreen) this.want(panel);
+    this.checkIdle();
   }
 
-  /** Builds the run sections, loads what is missing or stale, and draws. */
-  async showRuns(generation) {
-    const selected = this.selectedRuns();
-    const loads = [];
-    const gradientLoads = [];
+  /**
+   * Disposes of the panels of runs that are not among `selected` or of layers no
+   * longer listed (their arrays, listeners and elements), and of the
+   * whole-network data of such runs.
+   */
+  dropPanels(selected) {
+    for (const [key, panel] of this.panels) {
+      const infos = this.tags[panel.run];
+      if (selected.includes(panel.run) && infos && infos[panel.tag]) continue;
+      this.observer.unobserve(panel.element);
+      this.queue.delete(panel);
+      panel.dispose();
+      panel.disposed = true;
+      this.panels.delete(key);
+    }
+    for (const run of this.overviews.keys()) if (!selected.includes(run)) this.overviews.delete(run);
+  }
+
+  /** Creates the missing panels and (when the layout changed) the run sections, marking outdated data. */
+  buildSections(selected) {
     const layout = selected.map((run) => {
       const infos = this.tags[run];
       const panels = panelLayers(infos, layersInModelOrder(infos)).map(({ tag, gradientTag }) => {
-        const key = JSON.stringify([run, tag]);
+        const key = panelKey(run, tag);
         let panel = this.panels.get(key);
         if (!panel) {
           panel = new LayerPanel(run, tag, this.tooltip);
           this.panels.set(key, panel);
+          this.panelOf.set(panel.element, panel);
         }
-        const info = infos[tag];
-        const stale = !panel.series || panel.info?.last_step !== info.last_step || panel.info?.steps !== info.steps || panel.info?.units !== info.units;
-        if (stale) loads.push(() => this.load(panel, info, generation));
         panel.setGradientTag(gradientTag);
-        if (gradientTag && (stale || panel.gradientStale(infos[gradientTag]))) {
-          gradientLoads.push(() => this.loadGradients(panel, infos[gradientTag], generation));
-        }
+        panel.info = infos[tag];
+        panel.gradientInfo = gradientTag ? infos[gradientTag] : null;
+        panel.failed = false;
+        if (!panel.series) panel.estimateSize(infos[tag].units);
         return panel;
       });
       return { run, infos, panels };
     });
     // Rebuilding the same sections would detach them for a moment and make the
     // page jump to the top on every auto-reload; only rebuild when they changed.
-    const sectionsKey = JSON.stringify(layout.map(({ run, infos, panels }) => [run, panels.map((p) => [p.tag, infos[p.tag].downsampled]), orphanGradientTags(infos)]));
+    const sectionsKey = JSON.stringify(layout.map(({ run, infos, panels }) => [run, panels.map((p) => p.tag), orphanGradientTags(infos)]));
     if (sectionsKey !== this.sectionsKey) {
       this.sectionsKey = sectionsKey;
+      this.sections.clear();
       this.runsHolder.replaceChildren(
-        ...layout.map(({ run, infos, panels }) =>
-          el(
-            "section",
-            { class: "run-section", dataset: { run } },
-            el("h2", { class: "run-title", text: run }),
-            views.downsampledNote(run, infos),
-            views.orphanGradientsNote(run, infos),
-            el("div", { class: "run-panels" }, ...panels.map((p) => p.element)),
-          ),
-        ),
+        ...layout.map(({ run, infos, panels }) => {
+          const section = views.runSection(run, panels.map((p) => p.element), views.orphanGradientsNote(run, infos), () => this.toggleRun(run));
+          this.sections.set(run, { ...section, panels, downsampled: new Map() });
+          return section.element;
+        }),
       );
       if (!selected.length) this.runsHolder.append(el("p", { class: "message", text: "Select one or more runs above." }));
+      this.observerPending = true;
+      for (const { panels } of layout) for (const panel of panels) this.observer.observe(panel.element);
     }
-    this.redraw();
-    await runPool(loads, PARALLEL_REQUESTS);
+    this.applyFilterAndCollapse();
+  }
+
+  /** Shows only the panels whose tag matches the filter, in runs that are not collapsed. */
+  applyFilterAndCollapse() {
+    for (const [run, section] of this.sections) {
+      const collapsed = this.settings.collapsed.includes(run);
+      let shown = 0;
+      for (const panel of section.panels) {
+        const match = this.filter.matches(panel.tag);
+        panel.element.hidden = !match;
+        shown += match;
+      }
+      section.setState({ collapsed, shown, total: section.panels.length, filtered: Boolean(this.settings.filter) && !this.filter.error });
+    }
+  }
+
+  /** Fetches the `overview` of the selected runs whose data changed, and draws the whole-network view. */
+  async showNetwork(selected, generation) {
+    const jobs = selected.map((run) => async () => {
+      const key = JSON.stringify([this.settings.tau, Object.entries(this.tags[run]).map(([tag, info]) => [tag, dataVersion(info)])]);
+      const known = this.overviews.get(run);
+      if (known && known.key === key && !known.error) return;
+      try {
+        const overview = await this.api.overview(run, { threshold: this.settings.threshold, tau: this.settings.tau });
+        if (generation === this.generation) this.overviews.set(run, { key, overview, error: null });
+      } catch (error) {
+        if (generation === this.generation) this.overviews.set(run, { key, overview: null, error: error.message });
+      }
+    });
+    await runPool(jobs, PARALLEL_REQUESTS);
     if (generation !== this.generation) return;
-    this.setState("ready");
-    this.updateOverview();
-    // Gradients come after the activation heatmaps are drawn, and after the
-    // activations' own details, which the tooltip and the dormant metric need.
-    const details = [...this.visiblePanels()].filter((p) => p.series && !p.series.absSum);
-    await runPool(details.map((panel) => () => this.loadDetails(panel, generation)), 2);
-    if (generation === this.generation) this.root.dataset.details = "loaded";
-    await runPool(gradientLoads, 2);
-    if (generation === this.generation) this.root.dataset.gradients = "loaded";
+    this.drawNetwork(selected);
   }
 
-  *visiblePanels() {
-    for (const run of this.selectedRuns()) {
-      for (const tag of Object.keys(this.tags[run] || {})) {
-        const panel = this.panels.get(JSON.stringify([run, tag]));
-        if (panel) yield panel;
+  drawNetwork(selected = this.selectedRuns()) {
+    if (!selected.length) {
+      this.networkHolder.replaceChildren();
+      return;
+    }
+    if (this.network.element.parentNode !== this.networkHolder) this.networkHolder.replaceChildren(this.network.element);
+    const entries = selected.map((run) => ({ run, ...(this.overviews.get(run) || { overview: null, error: null }) }));
+    this.network.update(entries, this.settings.metric, this.filter.matches);
+  }
+
+  /** The whole-network view's click: opens the layer's run if collapsed and scrolls its panel into view. */
+  focusLayer(run, tag) {
+    const panel = this.panels.get(panelKey(run, tag));
+    if (!panel) return;
+    if (this.settings.collapsed.includes(run)) this.toggleRun(run);
+    // The sticky toolbar would cover the panel's top.
+    panel.element.style.scrollMarginTop = `${this.toolbar.offsetHeight + 8}px`;
+    panel.element.scrollIntoView({ block: "start" });
+    panel.element.classList.remove("focused");
+    void panel.element.offsetWidth; // restart the highlight animation
+    panel.element.classList.add("focused");
+  }
+
+  toggleRun(run) {
+    const collapsed = new Set(this.settings.collapsed);
+    if (collapsed.has(run)) collapsed.delete(run);
+    else collapsed.add(run);
+    this.settings.collapsed = [...collapsed];
+    this.saveSettings();
+    this.applyFilterAndCollapse();
+  }
+
+  changeFilter(text) {
+    this.settings.filter = text;
+    this.saveSettings();
+    this.filter = layerFilter(text);
+    this.filterInput.showError(this.filter.error);
+    if (!this.tags) return;
+    this.applyFilterAndCollapse();
+    this.drawNetwork();
+  }
+
+  // --- Loading panels as they scroll into view ---------------------------
+
+  onIntersect(entries) {
+    this.observerPending = false;
+    const now = performance.now();
+    for (const entry of entries) {
+      const panel = this.panelOf.get(entry.target);
+      if (!panel || panel.disposed) continue;
+      panel.onScreen = entry.isIntersecting;
+      panel.lastSeen = now;
+      if (panel.onScreen) {
+        panel.mount();
+        if (panel.dirty && panel.series) {
+          panel.dirty = false;
+          panel.draw(this.settings);
+        }
+        if (this.root.dataset.state === "ready") this.want(panel);
       }
     }
+    this.checkIdle();
   }
 
-  async load(panel, info, generation) {
-    try {
-      const series = await this.api.series(panel.run, panel.tag);
-      if (generation !== this.generation) return;
-      panel.info = info;
-      panel.setSeries(series);
-      panel.draw(this.settings);
-      this.updateOverview();
-    } catch (error) {
-      panel.note.textContent = `Could not load this layer: ${error.message}`;
-      panel.note.hidden = false;
-      panel.note.classList.add("error");
+  /** The next thing `panel` needs loaded ("series", "details", "gradients"), or null. */
+  nextLoad(panel) {
+    if (panel.failed || panel.disposed) return null;
+    if (!panel.series || panel.loadedVersion !== dataVersion(panel.info)) return "series";
+    if (!panel.series.absSum) return "details";
+    if (panel.gradientTag && panel.gradientVersion !== dataVersion(panel.gradientInfo)) return "gradients";
+    return null;
+  }
+
+  /** Queues `panel` for loading if it needs something. */
+  want(panel) {
+    if (!this.nextLoad(panel)) return;
+    this.queue.add(panel);
+    this.pump();
+  }
+
+  /** Starts queued loads up to PARALLEL_REQUESTS, on-screen panels first, activations before details and gradients. */
+  pump() {
+    const phases = ["series", "details", "gradients"];
+    while (this.active < PARALLEL_REQUESTS && this.queue.size) {
+      let best = null;
+      let bestRank = Infinity;
+      for (const panel of this.queue) {
+        const next = this.nextLoad(panel);
+        if (!next || !panel.onScreen) {
+          this.queue.delete(panel);
+          continue;
+        }
+        const rank = phases.indexOf(next);
+        if (rank < bestRank) [best, bestRank] = [panel, rank];
+      }
+      if (!best) break;
+      this.queue.delete(best);
+      this.active++;
+      this.root.dataset.loads = "busy";
+      delete this.root.dataset.details;
+      delete this.root.dataset.gradients;
+      const phase = phases[bestRank];
+      this.load(best, phase).finally(() => {
+        this.active--;
+        if (!best.disposed && best.onScreen && this.nextLoad(best)) this.queue.add(best);
+        this.pump();
+        this.checkIdle();
+      });
     }
+    this.checkIdle();
   }
 
-  async loadDetails(panel, generation) {
+  /** Marks the root when nothing on screen is loading (tests and benchmarks wait for it). */
+  checkIdle() {
+    if (this.active || this.queue.size || this.observerPending || this.root.dataset.state !== "ready") return;
+    this.root.dataset.loads = "idle";
+    this.root.dataset.details = "loaded";
+    this.root.dataset.gradients = "loaded";
+  }
+
+  async load(panel, phase) {
+    const version = dataVersion(phase === "gradients" ? panel.gradientInfo : panel.info);
     try {
-      await this.api.loadDetails(panel.series);
-      if (generation !== this.generation) return;
-      if (this.settings.metric === METRIC_DORMANT) {
+      if (phase === "series") {
+        const series = await this.api.series(panel.run, panel.tag);
+        if (panel.disposed) return;
+        panel.mount();
+        panel.setSeries(series);
+        panel.loadedVersion = version;
+        // A new version of the activations needs its gradients aligned again.
+        if (panel.gradient) panel.gradientVersion = null;
+        this.noteDownsampled(panel.run, panel.tag, series);
         panel.draw(this.settings);
-        this.updateOverview();
+        this.releaseOffScreen();
+      } else if (phase === "details") {
+        await this.api.loadDetails(panel.series);
+        if (panel.disposed || !panel.series) return;
+        panel.element.dataset.details = "loaded";
+        if (this.settings.metric === METRIC_DORMANT) panel.draw(this.settings);
+      } else {
+        const series = await this.api.series(panel.run, panel.gradientTag);
+        await this.api.loadDetails(series);
+        if (panel.disposed || !panel.series) return;
+        panel.setGradient(series, panel.gradientInfo);
+        panel.gradientVersion = version;
+        panel.drawGradient(this.settings);
+        this.releaseOffScreen();
       }
     } catch (error) {
-      panel.note.textContent = `Could not load mean |activation| for this layer: ${error.message}`;
+      if (panel.disposed) return;
+      panel.failed = true; // tried again on the next reload
+      const what = { series: "this layer", details: "mean |activation| for this layer", gradients: "the gradients of this layer" }[phase];
+      panel.note.textContent = `Could not load ${what}: ${error.message}`;
       panel.note.hidden = false;
       panel.note.classList.add("error");
     }
   }
 
-  /** Loads a layer's gradient series (every field: both colourings and the tooltip need them) and draws it. */
-  async loadGradients(panel, info, generation) {
-    if (!panel.series) return; // the layer itself did not load; its note says why
-    try {
-      const series = await this.api.series(panel.run, panel.gradientTag);
-      await this.api.loadDetails(series);
-      if (generation !== this.generation) return;
-      panel.setGradient(series, info);
-      panel.drawGradient(this.settings);
-    } catch (error) {
-      panel.gradCaption.textContent = `Could not load the gradients of this layer: ${error.message}`;
-      panel.gradCaption.classList.add("error");
+  /** Releases the panels least recently on screen while the loaded cells exceed CELL_BUDGET. */
+  releaseOffScreen() {
+    const loaded = [...this.panels.values()].filter((p) => p.series);
+    let cells = loaded.reduce((n, p) => n + p.cells(), 0);
+    if (cells <= CELL_BUDGET) return;
+    loaded.sort((a, b) => (a.lastSeen || 0) - (b.lastSeen || 0));
+    for (const panel of loaded) {
+      if (cells <= CELL_BUDGET) break;
+      if (panel.onScreen) continue;
+      cells -= panel.cells();
+      panel.release();
     }
   }
+
+  /** Records that TensorBoard kept only a sample of a layer's steps, and says so in its run's section. */
+  noteDownsampled(run, tag, series) {
+    const section = this.sections.get(run);
+    if (!section) return;
+    if (series.downsampled) section.downsampled.set(tag, series.sampleLimit);
+    else section.downsampled.delete(tag);
+    section.notes.replaceChildren(views.downsampledNote(run, section.downsampled) || "");
+  }
+
+  // --- Settings ------------------------------------------------------------
 
   changeSettings(change) {
+    const tauChanged = "tau" in change && change.tau !== this.settings.tau;
     Object.assign(this.settings, change);
     this.saveSettings();
     this.legendHolder.replaceChildren(views.legend(this.settings));
     this.redraw();
+    if (tauChanged) {
+      const generation = this.generation;
+      this.showNetwork(this.selectedRuns(), generation);
+    }
   }
 
+  /** Redraws the whole-network view and the panels on screen; the others when they next scroll into view. */
   redraw() {
     if (!this.tags) return;
-    for (const panel of this.visiblePanels()) if (panel.series) panel.draw(this.settings);
-    this.updateOverview();
+    this.drawNetwork();
+    for (const panel of this.panels.values()) {
+      if (!panel.series) continue;
+      if (panel.onScreen) panel.draw(this.settings);
+      else panel.dirty = true;
+    }
   }
+}
 
-  updateOverview() {
-    const rows = this.selectedRuns().map((run) => ({
-      run,
-      layers: panelLayers(this.tags[run], layersInModelOrder(this.tags[run])).map(({ tag }) => {
-        const panel = this.panels.get(JSON.stringify([run, tag]));
-        return panel ? panel.latestCounts(this.settings) : { tag, pending: true };
-      }),
-    }));
-    this.overviewHolder.replaceChildren(
-      rows.length
-        ? views.overview(rows, this.settings, (run, tag) => this.panels.get(JSON.stringify([run, tag]))?.element.scrollIntoView({ behavior: "smooth" }))
-        : "",
-    );
-  }
+/** Runs `jobs` (functions returning promises) with at most `limit` running at once. */
+async function runPool(jobs, limit) {
+  let next = 0;
+  const worker = async () => {
+    while (next < jobs.length) await jobs[next++]();
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, jobs.length) }, worker));
 }
 
 /** Adds the tab's stylesheet and resolves when it has loaded (so sizes measure right). */

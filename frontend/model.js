@@ -17,8 +17,20 @@ const DTYPES = {
   uint8: Uint8Array,
   uint16: Uint16Array,
   uint32: Uint32Array,
+  uint64: BigUint64Array,
   float32: Float32Array,
 };
+
+/**
+ * Float64Array with the values of a BigUint64Array. Counts reach 2^32 and more
+ * (an epoch of ImageNet through a stem convolution: ~1.6e10 per unit); a double
+ * holds every integer below 2^53 exactly, so zeros == count stays an exact test.
+ */
+export function uint64ToFloat64(big) {
+  const out = new Float64Array(big.length);
+  for (let i = 0; i < big.length; i++) out[i] = Number(big[i]);
+  return out;
+}
 
 // Typed arrays use the platform's byte order; the format is little-endian.
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -27,7 +39,8 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
  * Decodes the binary heatmap format: uint32 LE header length H, H bytes of JSON
  * header, zero padding to a multiple of 8 bytes, then the row-major array of
  * `header.shape` = [steps, units] in `header.dtype`.
- * Returns { header, array } where `array` is a typed-array view on `buffer`.
+ * Returns { header, array } where `array` is a typed-array view on `buffer`,
+ * except for uint64, which is converted to a Float64Array (see uint64ToFloat64).
  */
 export function decodeBinary(buffer) {
   if (!(buffer instanceof ArrayBuffer)) throw new TypeError("decodeBinary needs an ArrayBuffer");
@@ -57,7 +70,8 @@ export function decodeBinary(buffer) {
         `${offset + length * Type.BYTES_PER_ELEMENT} for shape [${steps}, ${units}] ${header.dtype}`,
     );
   }
-  return { header, array: new Type(buffer, offset, length) };
+  const array = new Type(buffer, offset, length);
+  return { header, array: Type === BigUint64Array ? uint64ToFloat64(array) : array };
 }
 
 /** Compares strings so that "dense_10" comes after "dense_9". */
@@ -76,6 +90,30 @@ export function layersInModelOrder(tagsOfRun) {
     if ((oa == null) !== (ob == null)) return oa == null ? 1 : -1;
     return naturalCollator.compare(a, b);
   });
+}
+
+/**
+ * The layer filter: `text` is a regular expression matched anywhere in a
+ * layer's tag, case-insensitively, like TensorBoard's own tag filter.
+ * Returns {matches(tag), error}: an empty text matches everything; an invalid
+ * expression matches everything and `error` says why.
+ */
+export function layerFilter(text) {
+  if (!text) return { matches: () => true, error: null };
+  try {
+    const pattern = new RegExp(text, "i");
+    return { matches: (tag) => pattern.test(tag), error: null };
+  } catch (e) {
+    return { matches: () => true, error: e.message };
+  }
+}
+
+/**
+ * What identifies the data of one (run, tag) as listed by the `tags` route: a
+ * rewritten run can keep its steps and units but never its wall times.
+ */
+export function dataVersion(info) {
+  return info ? JSON.stringify([info.units, info.last_step, info.last_wall_time ?? null, info.steps ?? null]) : null;
 }
 
 /** Runs in natural order. */
@@ -123,6 +161,14 @@ export class Api {
   /** `{run: {tag: info}}`, see the API's `tags` route. */
   async tags() {
     return (await this.request("tags")).json();
+  }
+
+  /**
+   * The whole-network data of one run (the `overview` route): per layer in model
+   * order its units and, per step, dead / nearly dead / dormant unit counts.
+   */
+  async overview(run, { threshold, tau }) {
+    return (await this.request("overview", { run, threshold, tau })).json();
   }
 
   /** One field of a layer's heatmap as {header, array}. */

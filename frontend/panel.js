@@ -7,7 +7,7 @@
 
 import { chartLines, drawChart } from "./chart.js";
 import { el, percent } from "./dom.js";
-import { GRAD_MAGNITUDE, alignSteps, gradientSeverity, logRange, meanAbs, zeroGradientCounts } from "./gradients.js";
+import { GRAD_MAGNITUDE, alignSteps, gradientSeverity, logRange, meanAbs } from "./gradients.js";
 import { drawAxis, evenTicks, niceTicks, paint, putPixels } from "./heatmap.js";
 import {
   METRIC_DORMANT,
@@ -15,16 +15,43 @@ import {
   SORT_INDEX,
   aggregate,
   analyze,
+  deadCounts,
   binRange,
   unitOrder,
   worstCell,
 } from "./stats.js";
+import { placeTooltip } from "./networkview.js";
 import { gradientLegend } from "./views.js";
 
 const Y_AXIS_WIDTH = 56;
 const MIN_PLOT_HEIGHT = 96;
 const MAX_PLOT_HEIGHT = 320;
 const PIXELS_PER_UNIT = 4;
+/** Heights (px) of a drawn panel's parts besides its heatmaps, for its placeholder. */
+const GRADIENT_HEAD_HEIGHT = 44;
+const AXIS_AND_CHART_HEIGHT = 34 + 52 + 20;
+
+/** The heatmap's height in pixels for `units` rows of units. */
+function plotHeight(units) {
+  return Math.max(MIN_PLOT_HEIGHT, Math.min(MAX_PLOT_HEIGHT, units * PIXELS_PER_UNIT));
+}
+
+/** An empty SVG element of the panel grid (class `name`, fixed width if given). */
+function svgBox(name, width = null) {
+  const box = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  box.classList.add(name);
+  if (width != null) box.setAttribute("width", width);
+  return box;
+}
+
+/**
+ * Shows or hides a part of the panel grid. Through the attribute: SVG elements
+ * have no `hidden` property, and setting one silently left an empty 300 x 150
+ * SVG box in the grid, which pushed every later part one cell along.
+ */
+function setShown(node, shown) {
+  node.toggleAttribute("hidden", !shown);
+}
 /** Layers with more steps than this get a panel as wide as the page. */
 const WIDE_PANEL_STEPS = 150;
 
@@ -39,7 +66,12 @@ function analysisKey(settings) {
 }
 
 export class LayerPanel {
-  /** `tooltip` is the app's shared tooltip element. */
+  /**
+   * A panel starts as a light placeholder (title and an empty box of about its
+   * drawn size, so the page does not jump); mount() builds its heatmaps when it
+   * scrolls into view, release() returns it to a placeholder and drops its data.
+   * `tooltip` is the app's shared tooltip element.
+   */
   constructor(run, tag, tooltip) {
     this.run = run;
     this.tag = tag;
@@ -49,42 +81,95 @@ export class LayerPanel {
     this.analysisKey = null;
     this.view = null;
     this.layout = null;
-
-    this.title = el("span", { class: "layer-name", text: tag });
-    this.summary = el("div", { class: "layer-summary", text: "loading…" });
-    this.resetButton = el("button", { class: "link-button", text: "reset zoom", hidden: "", on: { click: () => this.resetZoom() } });
-    this.canvas = el("canvas", { class: "heatmap", dataset: { run, tag } });
-    this.brush = el("div", { class: "brush", hidden: "" });
-    this.plot = el("div", { class: "plot" }, this.canvas, this.brush);
-    this.yAxis = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-    this.yAxis.setAttribute("width", Y_AXIS_WIDTH);
-    this.xAxis = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-    this.chart = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-    this.chartLegend = el("div", { class: "chart-legend" });
-    this.note = el("div", { class: "panel-note", hidden: "" });
-
-    // The gradient view: hidden until the layer has a gradient series.
     this.gradientTag = null;
     this.gradient = null; // see setGradient
-    this.gradCanvas = el("canvas", { class: "grad-heatmap", dataset: { run, tag } });
-    this.gradYAxis = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-    this.gradYAxis.setAttribute("width", Y_AXIS_WIDTH);
-    this.gradCaption = el("div", { class: "grad-caption", text: "gradients: loading…" });
-    this.gradLegend = el("div", { class: "grad-legend" });
-    const gradBrush = el("div", { class: "brush", hidden: "" });
-    this.gradParts = [el("div"), el("div", { class: "grad-head" }, this.gradCaption, this.gradLegend), this.gradYAxis, el("div", { class: "plot" }, this.gradCanvas, gradBrush)];
-    for (const part of this.gradParts) part.hidden = true;
+    this.mounted = false;
+    this.listeners = null;
 
+    this.title = el("span", { class: "layer-name", text: tag });
+    this.summary = el("div", { class: "layer-summary", text: "drawn when scrolled into view" });
+    this.resetButton = el("button", { class: "link-button", text: "reset zoom", hidden: "", on: { click: () => this.resetZoom() } });
+    this.note = el("div", { class: "panel-note", hidden: "" });
+    this.placeholder = el("div", { class: "panel-placeholder" });
     this.element = el(
       "section",
       { class: "panel", dataset: { run, tag } },
       el("div", { class: "panel-head" }, this.title, this.resetButton),
       this.summary,
       this.note,
-      el("div", { class: "panel-grid" }, this.yAxis, this.plot, ...this.gradParts, el("div"), this.xAxis, el("div"), this.chart, el("div"), this.chartLegend),
+      this.placeholder,
     );
+  }
+
+  /** Sizes the placeholder like the drawn panel of a layer of `units` units (with a gradient heatmap or not). */
+  estimateSize(units) {
+    const heatmap = plotHeight(units);
+    const height = heatmap + (this.gradientTag ? heatmap + GRADIENT_HEAD_HEIGHT : 0) + AXIS_AND_CHART_HEIGHT;
+    this.placeholder.style.height = `${height}px`;
+  }
+
+  /** Builds the heatmaps, axes and chart (once; again after release()). */
+  mount() {
+    if (this.mounted) return;
+    this.mounted = true;
+    const { run, tag } = this;
+    this.listeners = new AbortController();
+    this.canvas = el("canvas", { class: "heatmap", dataset: { run, tag } });
+    this.brush = el("div", { class: "brush", hidden: "" });
+    this.plot = el("div", { class: "plot" }, this.canvas, this.brush);
+    this.yAxis = svgBox("y-axis", Y_AXIS_WIDTH);
+    this.xAxis = svgBox("x-axis");
+    this.chart = svgBox("chart");
+    this.chartLegend = el("div", { class: "chart-legend" });
+
+    // The gradient view: hidden until the layer has a gradient series.
+    this.gradCanvas = el("canvas", { class: "grad-heatmap", dataset: { run, tag: this.gradientTag || "" } });
+    this.gradYAxis = svgBox("y-axis", Y_AXIS_WIDTH);
+    this.gradCaption = el("div", { class: "grad-caption", text: "gradients: loading…" });
+    this.gradLegend = el("div", { class: "grad-legend" });
+    const gradBrush = el("div", { class: "brush", hidden: "" });
+    this.gradParts = [el("div"), el("div", { class: "grad-head" }, this.gradCaption, this.gradLegend), this.gradYAxis, el("div", { class: "plot" }, this.gradCanvas, gradBrush)];
+    for (const part of this.gradParts) setShown(part, this.gradientTag != null);
+
+    this.grid = el("div", { class: "panel-grid" }, this.yAxis, this.plot, ...this.gradParts, el("div"), this.xAxis, el("div"), this.chart, el("div"), this.chartLegend);
+    this.placeholder.replaceWith(this.grid);
     this.installPointer(this.canvas, this.brush, () => true);
     this.installPointer(this.gradCanvas, gradBrush, () => Boolean(this.gradient?.severity));
+  }
+
+  /**
+   * Drops the panel's data, drawing and listeners, leaving a placeholder of the
+   * same height (a panel far off screen, or one whose run was deselected).
+   */
+  release() {
+    if (this.mounted) {
+      this.placeholder.style.height = `${this.grid.offsetHeight}px`;
+      this.grid.replaceWith(this.placeholder);
+      this.listeners.abort();
+      this.listeners = null;
+      for (const name of ["canvas", "brush", "plot", "yAxis", "xAxis", "chart", "chartLegend", "gradCanvas", "gradYAxis", "gradCaption", "gradLegend", "gradParts", "grid"]) this[name] = null;
+      this.mounted = false;
+    }
+    this.series = this.analysis = this.analysisKey = this.gradient = this.order = this.layout = null;
+    this.loadedVersion = this.gradientVersion = null;
+    this.summary.textContent = "drawn when scrolled into view";
+    this.note.hidden = true;
+    delete this.element.dataset.drawn;
+    delete this.element.dataset.details;
+    delete this.element.dataset.gradientsDrawn;
+  }
+
+  /** Releases the panel and takes it off the page for good. */
+  dispose() {
+    this.release();
+    this.element.remove();
+  }
+
+  /** Cells held in memory (steps x units of the layer and its gradients), for the app's budget. */
+  cells() {
+    const own = this.series ? this.series.steps.length * this.series.units : 0;
+    const gradient = this.gradient ? this.gradient.series.steps.length * this.gradient.series.units : 0;
+    return own + gradient;
   }
 
   /** Sets the tag of the layer's gradient series (null: none), showing or hiding the gradient view. */
@@ -92,16 +177,12 @@ export class LayerPanel {
     if (gradientTag === this.gradientTag) return;
     this.gradientTag = gradientTag;
     this.gradient = null;
+    this.gradientVersion = null;
+    if (!this.mounted) return;
     this.gradCanvas.dataset.tag = gradientTag || "";
     this.gradCaption.textContent = "gradients: loading…";
     this.gradLegend.replaceChildren();
-    for (const part of this.gradParts) part.hidden = gradientTag == null;
-  }
-
-  /** Whether the gradient series must be (re)loaded for TensorBoard's listing `info` of it. */
-  gradientStale(info) {
-    const old = this.gradient?.info;
-    return !old || old.last_step !== info.last_step || old.steps !== info.steps || old.units !== info.units;
+    for (const part of this.gradParts) setShown(part, gradientTag != null);
   }
 
   /** Sets the gradient series (zeros, absSum and nonfinite all loaded) and its listing `info`. */
@@ -113,7 +194,7 @@ export class LayerPanel {
     }
     const means = meanAbs(series);
     // severities: per gradient colouring, the per-cell values (gradientSeverity) aligned to this.series.
-    this.gradient = { info, series, means, range: logRange(means), zeroCounts: zeroGradientCounts(series), align: null, severities: null, severity: null };
+    this.gradient = { info, series, means, range: logRange(means), zeroCounts: deadCounts(series), align: null, severities: null, severity: null };
   }
 
   /** Sets new data; keeps the zoom where it still makes sense. */
@@ -157,7 +238,7 @@ export class LayerPanel {
   draw(settings) {
     this.settings = settings;
     const series = this.series;
-    if (!series) return;
+    if (!series || !this.mounted) return;
     if (settings.metric === METRIC_DORMANT && !series.absSum) {
       this.summary.textContent = "loading mean |activation| for the dormant score…";
       this.canvas.classList.add("stale");
@@ -181,7 +262,7 @@ export class LayerPanel {
     const nUnits = view.unitEnd - view.unitStart;
     const nSteps = view.stepEnd - view.stepStart;
     const width = Math.max(120, (this.plot.clientWidth || 640));
-    const height = Math.max(MIN_PLOT_HEIGHT, Math.min(MAX_PLOT_HEIGHT, nUnits * PIXELS_PER_UNIT));
+    const height = plotHeight(nUnits);
     const rows = Math.max(1, Math.min(nUnits, height));
     const cols = Math.max(1, Math.min(nSteps, width));
     const grid = nUnits > 0 && nSteps > 0 ? aggregate(a.severity, series.units, this.order, view, rows, cols) : new Float32Array(rows * cols).fill(NaN);
@@ -207,7 +288,7 @@ export class LayerPanel {
    */
   drawGradient(settings) {
     const g = this.gradient;
-    if (!g || !this.layout || !this.order) return;
+    if (!g || !this.layout || !this.order || !this.mounted) return;
     performance.mark("deadrelu:gradients:start");
     this.gradCaption.classList.remove("error");
     const series = this.series;
@@ -297,25 +378,6 @@ export class LayerPanel {
     );
   }
 
-  /**
-   * The overview's numbers for this layer at its latest step under `settings`:
-   * {tag, units, gone, nearlyDead, revived, step}, or {tag, pending: true} while
-   * the data (or, for the dormant metric, mean |activation|) is still loading.
-   */
-  latestCounts(settings) {
-    const a = this.analysis;
-    if (!this.series || !a || this.analysisKey !== analysisKey(settings)) return { tag: this.tag, pending: true };
-    const last = this.series.steps.length - 1;
-    return {
-      tag: this.tag,
-      units: this.series.units,
-      gone: last >= 0 ? a.counts.gone[last] : 0,
-      nearlyDead: a.counts.nearlyDead && last >= 0 ? a.counts.nearlyDead[last] : null,
-      revived: a.revived.reduce((n, r) => n + r, 0),
-      step: this.series.steps[last],
-    };
-  }
-
   /** The (row, col) of the canvas grid under a pointer event (both heatmaps share the grid). */
   cellAt(event, canvas = this.canvas) {
     const rect = canvas.getBoundingClientRect();
@@ -332,19 +394,21 @@ export class LayerPanel {
    */
   installPointer(canvas, brush, ready) {
     let dragStart = null;
+    // One signal for all, so release() removes them, the window's mouseup included.
+    const options = { signal: this.listeners.signal };
     canvas.addEventListener("mousemove", (event) => {
       if (!this.layout || !ready()) return;
       if (dragStart) this.showBrush(brush, dragStart, event);
       this.showTooltip(event, canvas);
-    });
+    }, options);
     canvas.addEventListener("mouseleave", () => {
       this.tooltip.hidden = true;
-    });
+    }, options);
     canvas.addEventListener("mousedown", (event) => {
       if (!this.layout || !ready()) return;
       event.preventDefault();
       dragStart = { x: event.clientX, y: event.clientY, cell: this.cellAt(event, canvas) };
-    });
+    }, options);
     window.addEventListener("mouseup", (event) => {
       if (!dragStart) return;
       const start = dragStart;
@@ -352,8 +416,8 @@ export class LayerPanel {
       brush.hidden = true;
       if (Math.abs(event.clientX - start.x) + Math.abs(event.clientY - start.y) < 6) return;
       this.zoomTo(start.cell, this.cellAt(event, canvas));
-    });
-    canvas.addEventListener("dblclick", () => this.resetZoom());
+    }, options);
+    canvas.addEventListener("dblclick", () => this.resetZoom(), options);
   }
 
   /** Shows the zoom rectangle `brush` (a child of the heatmap's plot) from `start` to the pointer. */
@@ -453,15 +517,7 @@ export class LayerPanel {
     this.tooltip.replaceChildren(
       ...lines.map(([k, v]) => el("div", { class: "tooltip-row" }, el("span", { class: "tooltip-key", text: k }), el("span", { class: "tooltip-value", text: v }))),
     );
-    this.tooltip.hidden = false;
-    const pad = 14;
-    const box = this.tooltip.getBoundingClientRect();
-    let left = event.clientX + pad;
-    let top = event.clientY + pad;
-    if (left + box.width > window.innerWidth) left = event.clientX - box.width - pad;
-    if (top + box.height > window.innerHeight) top = Math.max(0, event.clientY - box.height - pad);
-    this.tooltip.style.left = `${left}px`;
-    this.tooltip.style.top = `${top}px`;
+    placeTooltip(this.tooltip, event);
   }
 }
 

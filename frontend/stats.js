@@ -4,13 +4,55 @@
  * units, and the aggregation of a large layer into a canvas-sized grid.
  *
  * A *series* is one layer of one run, as decoded by model.js:
- *   { units: U, steps: [S] ints ascending, count: [S] ints,
+ *   { units: U, steps: [S] ints ascending, count: [S] numbers,
  *     zeros: typed array [S * U] (step-major), absSum / nonfinite: same or null }.
  * Per-cell arrays are step-major: cell (step index s, unit u) is at s * U + u.
  *
- * The definitions follow tensorboard_plugin_deadrelu/analysis.py (the backend's
- * overview and the `deadrelu report` command use the same ones).
+ * This module is the JavaScript home of the rules (dead, nearly dead, death
+ * step, revived, still dead, τ-dormant) and of their defaults; Python's is
+ * tensorboard_plugin_deadrelu/analysis.py. Both are checked against the same
+ * golden vectors (tests/golden/analysis_vectors.json).
  */
+
+/** Default "nearly dead" threshold on the zero fraction (analysis.DEFAULT_NEARLY_DEAD_THRESHOLD). */
+export const DEFAULT_THRESHOLD = 0.99;
+/** Default τ of the τ-dormant score (Sokar et al. use 0, 0.025 and 0.1). */
+export const DEFAULT_TAU = 0.025;
+
+/** Dead in a record: the unit output exactly 0 on every value observed, and something was observed. */
+export function isDead(zeros, count) {
+  return count > 0 && zeros === count;
+}
+
+/** The share of observed values that were exactly 0; NaN when nothing was observed. */
+export function zeroFraction(zeros, count) {
+  return count > 0 ? zeros / count : NaN;
+}
+
+/** Nearly dead: a zero fraction of at least `threshold` (dead units included). */
+export function isNearlyDead(zeros, count, threshold) {
+  return count > 0 && zeros >= threshold * count;
+}
+
+/** τ-dormant: a dormant score (see dormantScores) of at most τ; a NaN score (no finite value) is not. */
+export function isDormant(score, tau) {
+  return score <= tau;
+}
+
+/**
+ * Int32Array [S]: units per step that are dead by isDead (a gradient series:
+ * units whose gradient was exactly 0 on every probe input).
+ */
+export function deadCounts(series) {
+  const { units, count, zeros } = series;
+  const out = new Int32Array(count.length);
+  for (let s = 0; s < count.length; s++) {
+    let n = 0;
+    for (let i = s * units; i < (s + 1) * units; i++) if (isDead(zeros[i], count[s])) n++;
+    out[s] = n;
+  }
+  return out;
+}
 
 /** The two colourings of the heatmap. */
 export const METRIC_ZEROS = "zeros";
@@ -30,9 +72,6 @@ export const DORMANT_SCORE_CAP = 2;
 export function dormantSeverity(score) {
   return 1 - (score < DORMANT_SCORE_CAP ? score : DORMANT_SCORE_CAP) / DORMANT_SCORE_CAP;
 }
-
-export const DEFAULT_THRESHOLD = 0.99;
-export const DEFAULT_TAU = 0.025;
 
 /**
  * Float64Array [S * U]: the τ-dormant score of Sokar et al. (2023), mean|a_u|
@@ -258,22 +297,19 @@ function classifyZeros({ severity, gone, goneCount, nearlyDead }, S, U, count, z
       nearlyDead[s] = 0;
       continue;
     }
-    const inv = 1 / c;
-    const limit = threshold * c;
     let n = 0;
     let near = 0;
     for (let i = s * U; i < (s + 1) * U; i++) {
       const z = zeros[i];
-      if (z === c) {
+      if (isDead(z, c)) {
         gone[i] = 1;
         severity[i] = GONE;
         n++;
-        near++;
       } else {
         gone[i] = 0;
-        severity[i] = z * inv;
-        if (z >= limit) near++;
+        severity[i] = zeroFraction(z, c);
       }
+      if (isNearlyDead(z, c, threshold)) near++;
     }
     goneCount[s] = n;
     nearlyDead[s] = near;
@@ -285,13 +321,13 @@ function classifyDormant({ severity, gone, goneCount, scores }, S, U, tau) {
     let n = 0;
     for (let i = s * U; i < (s + 1) * U; i++) {
       const v = scores[i];
-      if (v <= tau) {
+      if (isDormant(v, tau)) {
         gone[i] = 1;
         severity[i] = GONE;
         n++;
       } else {
         gone[i] = 0;
-        severity[i] = v === v ? 1 - (v < DORMANT_SCORE_CAP ? v : DORMANT_SCORE_CAP) / DORMANT_SCORE_CAP : NaN; // dormantSeverity, inlined
+        severity[i] = v === v ? dormantSeverity(v) : NaN;
       }
     }
     goneCount[s] = n;

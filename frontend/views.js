@@ -4,7 +4,7 @@
  */
 
 import { DEAD_RGB, NEARLY_DEAD_RGB, NO_DATA_RGB, SCALE_STOPS, cssRgb } from "./colors.js";
-import { el, percent } from "./dom.js";
+import { el } from "./dom.js";
 import { GRADIENTS_TAG_SUFFIX, GRAD_MAGNITUDE, GRAD_ZEROS, magnitudeAt, orphanGradientTags } from "./gradients.js";
 import { DORMANT_SCORE_CAP, METRIC_DORMANT, METRIC_ZEROS, SORT_DEATH, SORT_INDEX, SORT_LATEST } from "./stats.js";
 
@@ -205,17 +205,20 @@ export function staleDataMessage(text, shownAt) {
   );
 }
 
-/** Says which layers of a run TensorBoard kept only a sample of, and how to keep all. */
-export function downsampledNote(run, infos) {
-  const layers = Object.entries(infos).filter(([, info]) => info.downsampled);
-  if (!layers.length) return null;
-  const limit = layers[0][1].sample_limit;
+/**
+ * Says that TensorBoard kept only a sample of the steps of some layers of a run,
+ * and how to keep all; `limits` maps each such layer (among those loaded so far)
+ * to TensorBoard's sample limit. Null when the map is empty.
+ */
+export function downsampledNote(run, limits) {
+  if (!limits.size) return null;
+  const limit = limits.values().next().value;
   return el(
     "div",
     { class: "message warning" },
     el("span", {
       text:
-        `TensorBoard kept only ${limit != null ? `${limit} ` : "a sample of the "}steps per layer for ${layers.length} layer(s) of run "${run}"` +
+        `TensorBoard kept only ${limit != null ? `${limit} ` : "a sample of the "}steps per layer for ${limits.size} layer(s) of run "${run}"` +
         ", so some steps are missing. To keep every step, restart TensorBoard with ",
     }),
     el("code", { text: KEEP_ALL_FLAG }),
@@ -236,47 +239,56 @@ export function orphanGradientsNote(run, infos) {
 }
 
 /**
- * The overview row: for every selected run, every layer's share of dead (or
- * dormant) units at its latest step. `rows` is [{run, layers: [LayerPanel.latestCounts()]}].
+ * The layer filter: a text input for a regular expression (TensorBoard's tag
+ * filter does the same), applied as the user types. Returns {element,
+ * showError(message | null)}; `onChange(text)` receives the text.
  */
-export function overview(rows, settings, onPick) {
-  const word = settings.metric === METRIC_DORMANT ? "dormant" : "dead";
-  return el(
-    "div",
-    { class: "overview" },
-    el("div", { class: "overview-title", text: `${word} units at the latest step` }),
-    ...rows.map(({ run, layers }) =>
-      el(
-        "div",
-        { class: "overview-row", dataset: { run } },
-        el("span", { class: "overview-run", text: run }),
-        ...layers.map((layer) => {
-          if (layer.pending) return el("span", { class: "chip pending" }, el("span", { class: "chip-name", text: layer.tag }), el("span", { text: "…" }));
-          const share = layer.units > 0 ? layer.gone / layer.units : 0;
-          const near = layer.nearlyDead != null && layer.units > 0 ? layer.nearlyDead / layer.units : share;
-          return el(
-            "button",
-            {
-              class: "chip",
-              dataset: { tag: layer.tag },
-              title:
-                `step ${layer.step}: ${layer.gone} of ${layer.units} units ${word}` +
-                (layer.nearlyDead != null ? `, ${layer.nearlyDead} nearly dead` : "") +
-                (layer.revived ? `; ${layer.revived} were ${word} earlier but are not now` : ""),
-              on: { click: () => onPick(run, layer.tag) },
-            },
-            el("span", { class: "chip-name", text: layer.tag }),
-            el(
-              "span",
-              { class: "bar" },
-              el("span", { class: "bar-near", style: { width: `${(100 * near).toFixed(1)}%`, background: cssRgb(NEARLY_DEAD_RGB) } }),
-              el("span", { class: "bar-fill", style: { width: `${(100 * share).toFixed(1)}%`, background: cssRgb(DEAD_RGB) } }),
-            ),
-            el("span", { class: "chip-value", text: `${layer.gone}/${layer.units} · ${percent(layer.gone, layer.units)}` }),
-            layer.revived ? el("span", { class: "chip-revived", text: `${layer.revived} revived` }) : null,
-          );
-        }),
-      ),
-    ),
-  );
+export function filterInput(text, onChange) {
+  const input = el("input", {
+    type: "search",
+    name: "filter",
+    class: "filter-input",
+    placeholder: "Filter layers (regular expression)",
+    "aria-label": "filter layers by regular expression",
+    spellcheck: "false",
+    autocomplete: "off",
+  });
+  input.value = text;
+  input.addEventListener("input", () => onChange(input.value));
+  const error = el("span", { class: "filter-error", role: "status" });
+  return {
+    element: el("label", { class: "control filter" }, input, error),
+    showError(message) {
+      input.classList.toggle("invalid", Boolean(message));
+      error.textContent = message ? `invalid regular expression: ${message}` : "";
+    },
+  };
+}
+
+/**
+ * One run's section: a title that collapses and opens the section, notes, and
+ * the layer panels' elements. Returns {element, notes, setState({collapsed,
+ * shown, total, filtered})}; `onToggle()` is called when the title is clicked.
+ */
+export function runSection(run, panelElements, orphanNote, onToggle) {
+  const arrow = el("span", { class: "run-arrow", "aria-hidden": "true" });
+  const count = el("span", { class: "run-count" });
+  const toggle = el("button", { class: "run-toggle", type: "button", on: { click: onToggle } }, arrow, el("span", { class: "run-name", text: run }));
+  const notes = el("div", { class: "run-notes" });
+  const panels = el("div", { class: "run-panels" }, ...panelElements);
+  const body = el("div", { class: "run-body" }, notes, orphanNote, panels);
+  const element = el("section", { class: "run-section", dataset: { run } }, el("h2", { class: "run-title" }, toggle, count), body);
+  return {
+    element,
+    notes,
+    setState({ collapsed, shown, total, filtered }) {
+      toggle.setAttribute("aria-expanded", String(!collapsed));
+      arrow.textContent = collapsed ? "▸" : "▾";
+      toggle.title = collapsed ? "show this run's layers" : "hide this run's layers";
+      body.hidden = collapsed;
+      element.classList.toggle("collapsed", collapsed);
+      count.textContent = filtered ? `${shown} of ${total} layers match the filter` : `${total} layer${total === 1 ? "" : "s"}`;
+      if (collapsed) count.textContent += " (hidden)";
+    },
+  };
 }

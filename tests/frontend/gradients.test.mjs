@@ -14,9 +14,8 @@ import {
   magnitudeSeverity,
   meanAbs,
   panelLayers,
-  zeroGradientCounts,
 } from "../../frontend/gradients.js";
-import { GONE } from "../../frontend/stats.js";
+import { GONE, deadCounts } from "../../frontend/stats.js";
 
 test("gradient series join their layer's panel and never get one of their own", () => {
   const tags = {
@@ -104,7 +103,7 @@ test("magnitude colouring: dead gradient is GONE, others their log position in t
   assert.equal(sev[5], Math.fround(magnitudeSeverity(means[5], range)));
 });
 
-test("zeroGradientCounts counts units with gradient 0 on every probe input", () => {
-  assert.deepEqual(Array.from(zeroGradientCounts(series)), [1, 1]);
-  assert.deepEqual(Array.from(zeroGradientCounts({ ...series, count: [0, 1] , zeros: Uint8Array.from([0, 0, 0, 1, 1, 0]) })), [0, 2]);
+test("deadCounts of a gradient series counts units with gradient 0 on every probe input", () => {
+  assert.deepEqual(Array.from(deadCounts(series)), [1, 1]);
+  assert.deepEqual(Array.from(deadCounts({ ...series, count: [0, 1] , zeros: Uint8Array.from([0, 0, 0, 1, 1, 0]) })), [0, 2]);
 });
