@@ -2,23 +2,29 @@
 
 :class:`RecordWriter` writes the records of :mod:`metadata` (built by
 :func:`summary.stats_pb`, the numpy twin, so the encoding has one home) and
-plain scalars into event files through TensorBoard's own event writer: the
-``EventFileWriter`` of ``tensorboard.summary.writer.event_file_writer``, which
-is what ``torch.utils.tensorboard.SummaryWriter`` uses too. It serves every
-framework that is not TensorFlow: the native PyTorch monitor, Keras 3 on the
-JAX or torch backend, and JAX/Flax training loops.
+plain scalars into event files with TensorBoard's own writing code. It serves
+every framework that is not TensorFlow: the native PyTorch monitor, Keras 3
+on the JAX or torch backend, and JAX/Flax training loops.
 
 It writes either into its own event file in ``log_dir`` or into a writer the
 caller already has (a ``torch.utils.tensorboard.SummaryWriter``, or anything
 with ``add_event(event)``), so that the records land in the same run, and the
 same event file, as the caller's other summaries.
 
-TensorFlow is not needed. Like ``torch.utils.tensorboard``, TensorBoard's
-event writer reaches files through ``tensorboard.compat.tf``, which is
-TensorFlow when it is installed (imported on the first write to a
-``log_dir``) and TensorBoard's own stub otherwise.
+TensorFlow is never imported for a local ``log_dir``: TensorBoard's
+``EventFileWriter`` (what ``torch.utils.tensorboard`` uses) opens files
+through ``tensorboard.compat.tf``, which *is* TensorFlow whenever it is
+installed (seconds of import and its log lines in a PyTorch or JAX program).
+So a local event file is written here with TensorBoard's record framing
+(``tensorboard.summary.writer.record_writer``), synchronously: records are
+written a few times per epoch, not per step. A remote ``log_dir``
+(``gs://...``, ``s3://...``) goes through ``EventFileWriter``, which needs
+TensorFlow's file systems for those.
 """
 
+import itertools
+import os
+import socket
 import numbers
 import time
 
@@ -26,6 +32,7 @@ import numpy as np
 
 from tensorboard.compat.proto import event_pb2
 from tensorboard.plugins.scalar import summary_v2 as scalar_summary
+from tensorboard.summary.writer import record_writer
 
 from tensorboard_plugin_deadrelu import metadata, summary
 
@@ -43,6 +50,60 @@ def _check_step(step):
     if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
         raise ValueError("step must be an int >= 0, got %r" % (step,))
     return int(step)
+
+
+# Distinguishes event files this process opens in the same second.
+_file_numbers = itertools.count()
+
+
+class LocalEventFile:
+    """A new event file in a local directory, written synchronously without TensorFlow.
+
+    Named as ``EventFileWriter`` names its files, plus ``filename_suffix``;
+    created exclusively, so it never overwrites another writer's file. The
+    first event holds the file version, as TensorBoard expects.
+    """
+
+    def __init__(self, log_dir, flush_secs=120, filename_suffix=""):
+        os.makedirs(log_dir, exist_ok=True)
+        while True:
+            name = "events.out.tfevents.%010d.%s.%s.%s%s" % (
+                time.time(), socket.gethostname(), os.getpid(), next(_file_numbers), filename_suffix
+            )
+            self.path = os.path.join(log_dir, name)
+            try:
+                self._file = open(self.path, "xb")
+                break
+            except FileExistsError:
+                continue
+        self._records = record_writer.RecordWriter(self._file)
+        self._flush_secs = flush_secs
+        self._last_flush = time.monotonic()
+        self.add_event(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"))
+        self.flush()
+
+    def add_event(self, event):
+        self._records.write(event.SerializeToString())
+        if time.monotonic() - self._last_flush > self._flush_secs:
+            self.flush()
+
+    def flush(self):
+        self._records.flush()
+        self._last_flush = time.monotonic()
+
+    def close(self):
+        if not self._records.closed:
+            self._records.flush()
+            self._records.close()
+
+
+def _open_event_file(log_dir, flush_secs, filename_suffix):
+    """A :class:`LocalEventFile`, or TensorBoard's ``EventFileWriter`` for a remote ``scheme://`` path."""
+    if "://" in log_dir:
+        from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+        return EventFileWriter(log_dir, flush_secs=flush_secs, filename_suffix=filename_suffix)
+    return LocalEventFile(log_dir, flush_secs=flush_secs, filename_suffix=filename_suffix)
 
 
 def _event_sink(writer):
@@ -80,7 +141,7 @@ class RecordWriter:
       ...     writer.write_dead_fraction("dense_1", 3, **sums)
     """
 
-    def __init__(self, log_dir=None, *, writer=None, flush_secs=120, filename_suffix=""):
+    def __init__(self, log_dir=None, *, writer=None, flush_secs=120, filename_suffix=".deadrelu"):
         """Opens the writer.
 
         Args:
@@ -90,10 +151,13 @@ class RecordWriter:
             ``torch.utils.tensorboard.SummaryWriter``, a TensorBoard
             ``EventFileWriter``, or any object with ``add_event(event)`` (and
             optionally ``flush()``).
-          flush_secs: With ``log_dir``: how often the background thread of
-            the event file flushes by itself (every write method also takes
-            ``flush=``; :meth:`flush` and :meth:`close` always flush).
-          filename_suffix: With ``log_dir``: appended to the event file's name.
+          flush_secs: With ``log_dir``: a write flushes the file when the
+            previous flush is older than this; :meth:`flush` and
+            :meth:`close` always flush.
+          filename_suffix: With ``log_dir``: appended to the event file's
+            name. The default keeps it apart from the name a
+            ``SummaryWriter`` (which overwrites a file of its name) might
+            pick in the same second.
 
         Raises:
           ValueError: neither or both of ``log_dir`` and ``writer``, or a
@@ -102,14 +166,12 @@ class RecordWriter:
         if (log_dir is None) == (writer is None):
             raise ValueError("give exactly one of log_dir and writer, got log_dir=%r, writer=%r" % (log_dir, writer))
         if log_dir is not None:
-            if not isinstance(log_dir, (str, bytes)) and not hasattr(log_dir, "__fspath__"):
+            if not isinstance(log_dir, str) and not hasattr(log_dir, "__fspath__"):
                 raise ValueError("log_dir must be a path, got %r" % (log_dir,))
-            from tensorboard.summary.writer.event_file_writer import EventFileWriter
-
-            self._owned = EventFileWriter(str(log_dir), flush_secs=flush_secs, filename_suffix=filename_suffix)
+            self._owned = _open_event_file(os.fspath(log_dir), flush_secs, filename_suffix)
             self._add_event = self._owned.add_event
             self._flush = self._owned.flush
-            self.log_dir = str(log_dir)
+            self.log_dir = os.fspath(log_dir)
         else:
             self._owned = None
             self._add_event = _event_sink(writer)

@@ -1,5 +1,8 @@
 """event_writer.RecordWriter: records and scalars read back from real event files."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -110,3 +113,34 @@ def test_torch_summary_writer_gets_the_records_in_its_own_event_file(tmp_path):
     assert len(list(tmp_path.glob("*tfevents*"))) == 1
     (step, record), = eventfiles.read_records(str(tmp_path))[(".", "relu")]
     assert (step, record.count, list(record.dead)) == (3, 4, [True, True])
+
+
+def test_local_log_dir_does_not_import_tensorflow(tmp_path):
+    script = (
+        "import sys, numpy as np\n"
+        "from tensorboard_plugin_deadrelu import event_writer, summary\n"
+        "with event_writer.RecordWriter(sys.argv[1]) as w:\n"
+        "    w.write_record('relu', 1, **summary.reduce_activations_np(np.ones((2, 3))))\n"
+        "    w.write_scalar('loss', 1.0, 1)\n"
+        "assert 'tensorflow' not in sys.modules, 'TensorFlow was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", script, str(tmp_path)], check=True, timeout=120)
+    (path,) = tmp_path.glob("*tfevents*")
+    assert path.name.endswith(".deadrelu")
+    assert [s for s, _ in eventfiles.read_records(str(tmp_path))[(".", "relu")]] == [1]
+
+
+def test_two_writers_in_one_second_get_two_files(tmp_path):
+    for step in (1, 2):
+        with event_writer.RecordWriter(tmp_path) as writer:
+            writer.write_scalar("loss", 1.0, step)
+    assert len(list(tmp_path.glob("*tfevents*"))) == 2
+    assert _scalars(str(tmp_path))["loss"] == [(1, 1.0), (2, 1.0)]
+
+
+def test_writes_are_visible_after_flush_before_close(tmp_path):
+    writer = event_writer.RecordWriter(tmp_path)
+    writer.write_scalar("loss", 2.0, 5)
+    writer.flush()
+    assert _scalars(str(tmp_path)) == {"loss": [(5, 2.0)]}
+    writer.close()
