@@ -241,17 +241,24 @@ class LayerSummary:
     nearly_dead: np.ndarray  # int64 [S], zero fraction >= threshold
     still_dead: np.ndarray  # int64 [S], dead at that step and at the latest
     dormant: np.ndarray  # int64 [S], τ-dormant score <= tau
-    death_step: list  # [U] int or None: from which step on the unit stayed dead
+    death_index: np.ndarray  # int64 [U]: index of the step from which the unit stayed dead, -1 if not
     revived: np.ndarray  # bool [U], dead earlier but not at the latest step
     first_fully_dead_step: object  # int or None
     threshold: float
     tau: float
 
+    def death_steps(self):
+        """Per unit, the step from which it stayed dead, or None (a JSON-ready list)."""
+        return [int(self.steps[i]) if i >= 0 else None for i in self.death_index]
+
     @property
     def nbytes(self):
         """Approximate memory held, for byte-bounded caches."""
-        arrays = (self.steps, self.count, self.dead, self.nearly_dead, self.still_dead, self.dormant, self.revived)
-        return sum(a.nbytes for a in arrays) + 40 * len(self.death_step) + 200
+        arrays = (
+            self.steps, self.count, self.dead, self.nearly_dead, self.still_dead, self.dormant,
+            self.death_index, self.revived,
+        )
+        return sum(a.nbytes for a in arrays) + 300
 
 
 def summarize_layer(series, threshold=DEFAULT_NEARLY_DEAD_THRESHOLD, tau=DEFAULT_TAU):
@@ -272,7 +279,7 @@ def summarize_layer(series, threshold=DEFAULT_NEARLY_DEAD_THRESHOLD, tau=DEFAULT
         nearly_dead=nearly_dead_counts(series.count, series.zeros, threshold).astype(np.int64),
         still_dead=still_dead_counts(dead).astype(np.int64),
         dormant=dormant_counts(series.count, series.abs_sum, series.nonfinite, tau).astype(np.int64),
-        death_step=death_steps(series.steps, dead),
+        death_index=death_step_indices(dead),
         revived=revived(dead),
         first_fully_dead_step=first_fully_dead_step(series.steps, dead),
         threshold=threshold,

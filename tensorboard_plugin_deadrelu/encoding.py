@@ -7,13 +7,13 @@ Binary layout (all little-endian)::
 The header has the JSON form's keys minus the three big arrays, plus ``field``,
 ``dtype`` and ``shape`` (``[steps, units]``); the array is row-major, one row
 per step. Counts travel in the smallest unsigned type holding ``max(count)``,
-``abs_sum`` as float32, so a cell costs at most 4 bytes.
+``abs_sum`` as float32, so a cell costs at most 4 bytes (8, as uint64, for a
+record that counted 2**32 values or more per unit).
 
 Encoding is pure (Series in, bytes out) so tests and benchmarks call it without
 HTTP.
 """
 
-import functools
 import json
 import struct
 
@@ -32,11 +32,16 @@ def _dumps(value):
 
 def heatmap_header(series):
     """The JSON-ready fields of a heatmap besides its three per-unit matrices."""
+    has_steps = series.num_steps > 0
     return {
         "run": series.run,
         "tag": series.tag,
         "units": series.units,
+        "kind": series.kind,
+        "order": series.order,
         "description": series.description,
+        "first_step": int(series.steps[0]) if has_steps else None,
+        "last_step": int(series.steps[-1]) if has_steps else None,
         "steps": series.steps.tolist(),
         "wall_times": series.wall_times.tolist(),
         "count": series.count.tolist(),
@@ -65,10 +70,6 @@ def float_matrix_json(matrix):
     return _dumps(as_objects.tolist())
 
 
-# A JSON heatmap of a large layer is ~80 MB (abs_sum as decimal text), so only
-# the last one is kept, for a script that fetches it again; series are
-# immutable per data version, so a cached body is never stale.
-@functools.lru_cache(maxsize=1)
 def heatmap_json(series):
     """The complete JSON body (bytes) of ``GET heatmap`` for ``series``."""
     head = _dumps(heatmap_header(series))

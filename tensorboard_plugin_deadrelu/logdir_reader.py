@@ -13,9 +13,9 @@ It follows TensorBoard's rules, so the report and the tab agree:
   created in (the names start with a zero-padded timestamp).
 * Within a (run, tag), a record whose step is not after the last step read
   replaces that step and discards the later steps read before it, as
-  TensorBoard's loaders do on a restart (resuming from a checkpoint, or a
-  second ``fit()`` starting at step 0). So when several event files of a run
-  hold the same step, **the later file wins**.
+  TensorBoard's fast loader does on a restart (resuming from a checkpoint, or
+  a second ``fit()`` starting at step 0): **the later file wins**
+  (``series.later_file_wins``, the one rule the plugin applies too).
 * A record that does not parse, or whose plugin content has a version this
   reader does not know, is skipped and listed in its series' ``skipped`` (or
   in :attr:`RunContents.skipped` when it is not even a tensor). An event file
@@ -29,7 +29,6 @@ C++ reader is used instead: checking the records' CRC32C checksums in Python
 costs more than importing TensorFlow once there is enough data.
 """
 
-import bisect
 import collections
 import dataclasses
 import importlib.util
@@ -83,7 +82,7 @@ class RunContents:
     """Everything read from one run's event files."""
 
     run: str
-    # series.Series of every Dead ReLU tag, sorted by (order, tag). Records
+    # series.Series of every Dead ReLU tag, in model order (series.model_order_key). Records
     # that do not decode are listed in each Series.skipped; a series whose
     # records were all skipped has no steps.
     series: list
@@ -196,8 +195,8 @@ class _RunAccumulator:
 
     def __init__(self, contents):
         self._contents = contents
-        # tag -> steps (strictly increasing) and the matching TensorDatum list.
-        self._steps = collections.defaultdict(list)
+        # tag -> TensorDatum list in reading order; series.build_series applies
+        # "the later file wins" to it.
         self._data = collections.defaultdict(list)
         # tag -> the tag's first metadata with a plugin name: TensorBoard's
         # rule, for writers that send metadata only with a tag's first value.
@@ -219,28 +218,19 @@ class _RunAccumulator:
                     SkippedRecord(run=self._contents.run, tag=value.tag, step=int(event.step), path=path, reason=str(e))
                 )
                 continue
-            self._add(value.tag, provider.TensorDatum(step=int(event.step), wall_time=event.wall_time, numpy=array))
-
-    def _add(self, tag, datum):
-        steps = self._steps[tag]
-        data = self._data[tag]
-        if steps and datum.step <= steps[-1]:
-            # A restart: TensorBoard drops what was read at this step and after.
-            keep = bisect.bisect_left(steps, datum.step)
-            del steps[keep:]
-            del data[keep:]
-        steps.append(datum.step)
-        data.append(datum)
+            self._data[value.tag].append(
+                provider.TensorDatum(step=int(event.step), wall_time=event.wall_time, numpy=array)
+            )
 
     def stacked(self):
-        """Returns the run's ``series.Series``, sorted by (order, tag)."""
+        """Returns the run's ``series.Series`` in model order."""
         result = []
         for tag, tag_metadata in self._tag_metadata.items():
             if tag_metadata.plugin_data.plugin_name != metadata.PLUGIN_NAME:
                 continue
             data = self._data.get(tag, [])
             time_series = provider.TensorTimeSeries(
-                max_step=data[-1].step if data else None,
+                max_step=max((d.step for d in data), default=None),
                 max_wall_time=max((d.wall_time for d in data), default=None),
                 plugin_content=tag_metadata.plugin_data.content,
                 description=tag_metadata.summary_description,
@@ -248,7 +238,7 @@ class _RunAccumulator:
             )
             # Every step read is kept: no reservoir sampling here.
             result.append(series_lib.build_series(self._contents.run, tag, time_series, data, sample_limit=None))
-        result.sort(key=lambda s: (s.order is None, s.order if s.order is not None else 0, s.tag))
+        result.sort(key=lambda s: series_lib.model_order_key(s.order, s.tag))
         return result
 
 

@@ -4,17 +4,17 @@ Reading lives in ``series.py``, the analysis in ``analysis.py``, wire formats in
 ``encoding.py``; each route here parses its parameters, calls those, and turns
 what goes wrong into a JSON error. Routes (under ``/data/plugin/deadrelu/``):
 
-* ``GET tags``                          every run and layer with its shape;
+* ``GET tags``                          every run and layer, from TensorBoard's listing only;
 * ``GET heatmap?run=&tag=[&format=binary&field=]`` one layer's per-unit sums;
-* ``GET overview?run=[&threshold=]``    per layer and step: dead unit counts
-  (and units with an exactly-zero gradient when the layer has a gradient series);
+* ``GET overview?run=[&threshold=][&tau=]`` per layer and step: dead, nearly dead,
+  still dead and τ-dormant unit counts (and units with an exactly-zero gradient
+  when the layer has a gradient series);
 * ``GET static/<file>``                 the tab's ES module.
 """
 
 import functools
 import importlib.util
 import os
-import re
 
 import numpy as np
 from werkzeug import wrappers
@@ -61,49 +61,49 @@ def sample_limit_from(context):
     return int(limit) if limit else None
 
 
-def _natural_key(text):
-    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text) if part]
+def cache_bytes_from(context):
+    """The byte limit of the plugin's caches: ``--deadrelu_cache_mb`` (see loader.py)."""
+    flags = getattr(context, "flags", None)
+    megabytes = getattr(flags, "deadrelu_cache_mb", None)
+    return int((series_lib.DEFAULT_CACHE_MB if megabytes is None else megabytes) * 2**20)
 
 
-def model_order_key(series):
-    """Sorts layers by their position in the model, then ``dense_2`` before ``dense_10``."""
-    return (series.order is None, series.order if series.order is not None else 0, _natural_key(series.tag))
-
-
-def gradient_overview(series):
-    """The ``gradients`` object of a layer's overview entry, from its gradient series.
+def gradient_overview(tag, summary):
+    """The ``gradients`` object of a layer's overview entry, from its gradient series'
+    :class:`analysis.GradientSummary`.
 
     Per step: how many units got an exactly-zero gradient on every probe input
     (the dead definition applied to the gradient record), and the layer's mean
     over units of mean |d(loss)/d(pre-activation)| (None when no unit saw a
     finite gradient), which shows a vanishing gradient of the whole layer.
     """
-    per_step = analysis.layer_mean_abs(series.count, series.abs_sum, series.nonfinite)
     return {
-        "tag": series.tag,
-        "steps": series.steps.tolist(),
-        "count": series.count.tolist(),
-        "zero": analysis.dead_counts(series.count, series.zeros).tolist(),
-        "mean_abs": [None if np.isnan(m) else float(m) for m in per_step],
+        "tag": tag,
+        "steps": summary.steps.tolist(),
+        "count": summary.count.tolist(),
+        "zero": summary.zero.tolist(),
+        "mean_abs": [None if np.isnan(m) else float(m) for m in summary.mean_abs],
     }
 
 
-def overview_layer(series, threshold, gradients=None):
-    """One layer's entry of the ``overview`` route; ``gradients`` its gradient series, if any."""
-    dead = analysis.dead_mask(series.count, series.zeros)
+def overview_layer(tag, order, summary, gradients=None):
+    """One layer's entry of the ``overview`` route from its :class:`analysis.LayerSummary`
+    (and the ``gradients`` object of :func:`gradient_overview`, if any)."""
     entry = {
-        "tag": series.tag,
-        "units": series.units,
-        "steps": series.steps.tolist(),
-        "count": series.count.tolist(),
-        "dead": dead.sum(axis=1).tolist(),
-        "nearly_dead": analysis.nearly_dead_counts(series.count, series.zeros, threshold).tolist(),
-        "still_dead": analysis.still_dead_counts(dead).tolist(),
-        "death_step": analysis.death_steps(series.steps, dead),
-        "revived": analysis.revived(dead).tolist(),
+        "tag": tag,
+        "order": order,
+        "units": summary.units,
+        "steps": summary.steps.tolist(),
+        "count": summary.count.tolist(),
+        "dead": summary.dead.tolist(),
+        "nearly_dead": summary.nearly_dead.tolist(),
+        "still_dead": summary.still_dead.tolist(),
+        "dormant": summary.dormant.tolist(),
+        "death_step": summary.death_steps(),
+        "revived": summary.revived.tolist(),
     }
     if gradients is not None:
-        entry["gradients"] = gradient_overview(gradients)
+        entry["gradients"] = gradients
     return entry
 
 
@@ -141,7 +141,9 @@ class DeadReluPlugin(base_plugin.TBPlugin):
     plugin_name = metadata.PLUGIN_NAME
 
     def __init__(self, context):
-        self._reader = series_lib.SeriesReader(context.data_provider, sample_limit_from(context))
+        self._reader = series_lib.SeriesReader(
+            context.data_provider, sample_limit_from(context), cache_bytes=cache_bytes_from(context)
+        )
         self._frontend_folder = frontend_folder()
 
     def get_plugin_apps(self):
@@ -161,14 +163,22 @@ class DeadReluPlugin(base_plugin.TBPlugin):
     def frontend_metadata(self):
         return base_plugin.FrontendMetadata(es_module_path="/static/index.js", tab_name=TAB_NAME)
 
+    def tags_impl(self, ctx, experiment_id):
+        """The ``tags`` body: from TensorBoard's metadata listing, reading no record
+        (except one per layer written by 0.1.0, whose content lacks its width)."""
+        listing = self._reader.listing(ctx, experiment_id)
+        limit = self._reader.sample_limit
+        return {
+            run: {tag: listing[run][tag].to_json(limit) for tag in sorted(listing[run], key=series_lib.natural_key)}
+            for run in sorted(listing, key=series_lib.natural_key)
+        }
+
     @wrappers.Request.application
     @_json_errors
     def _serve_tags(self, request):
         ctx = plugin_util.context(request.environ)
         eid = plugin_util.experiment_id(request.environ)
-        runs = self._reader.all_series(ctx, eid)
-        body = {run: {tag: s.summary() for tag, s in tags.items()} for run, tags in runs.items() if tags}
-        return http_util.json_response(request, body)
+        return http_util.json_response(request, self.tags_impl(ctx, eid))
 
     @wrappers.Request.application
     @_json_errors
@@ -185,10 +195,40 @@ class DeadReluPlugin(base_plugin.TBPlugin):
                 raise _BadRequest("field must be one of %s, got %r" % ("|".join(encoding.BINARY_FIELDS), field))
         ctx = plugin_util.context(request.environ)
         eid = plugin_util.experiment_id(request.environ)
-        series = self._reader.series(ctx, eid, run, tag)
+        listed = self._reader.listed(ctx, eid, run, tag)
         if form == "binary":
-            return http_util.bytes_response(encoding.heatmap_binary(series, field), "application/octet-stream")
-        return http_util.bytes_response(encoding.heatmap_json(series), "application/json")
+            # Cheap to encode (one copy of the array): not worth a cached copy.
+            body = encoding.heatmap_binary(self._reader.series(ctx, eid, run, tag, listed), field)
+            return http_util.bytes_response(body, "application/octet-stream")
+        body = self._reader.derived(ctx, eid, listed, "json", encoding.heatmap_json, large=True)
+        return http_util.bytes_response(body, "application/json")
+
+    def overview_impl(self, ctx, experiment_id, run, threshold, tau):
+        """The ``overview`` body of ``run``: per layer, in model order, its
+        :class:`analysis.LayerSummary` as JSON (and its gradient summary)."""
+        listing = self._reader.listing(ctx, experiment_id, runs=[run]).get(run)
+        if not listing:
+            raise series_lib.UnknownSeriesError("run %r has no Dead ReLU data" % (run,))
+        # Gradient series belong to their activation layer's entry, not a layer of their own.
+        layers = sorted(
+            (listed for listed in listing.values() if listed.kind != metadata.KIND_GRADIENTS),
+            key=lambda listed: series_lib.model_order_key(listed.order, listed.tag),
+        )
+        entries = []
+        for listed in layers:
+            summary = self._reader.derived(
+                ctx, experiment_id, listed, ("overview", threshold, tau),
+                lambda s: analysis.summarize_layer(s, threshold, tau),
+            )
+            gradients = listing.get(metadata.gradients_tag(listed.tag))
+            if gradients is not None and gradients.kind == metadata.KIND_GRADIENTS:
+                gradients = gradient_overview(
+                    gradients.tag, self._reader.derived(ctx, experiment_id, gradients, "gradients", analysis.summarize_gradients)
+                )
+            else:
+                gradients = None
+            entries.append(overview_layer(listed.tag, listed.order, summary, gradients))
+        return {"run": run, "threshold": threshold, "tau": tau, "layers": entries}
 
     @wrappers.Request.application
     @_json_errors
@@ -198,38 +238,12 @@ class DeadReluPlugin(base_plugin.TBPlugin):
             threshold = analysis.check_threshold(
                 request.args.get("threshold", analysis.DEFAULT_NEARLY_DEAD_THRESHOLD)
             )
+            tau = analysis.check_tau(request.args.get("tau", analysis.DEFAULT_TAU))
         except ValueError as e:
             raise _BadRequest(str(e)) from None
         ctx = plugin_util.context(request.environ)
         eid = plugin_util.experiment_id(request.environ)
-        runs = self._reader.all_series(ctx, eid, runs=[run])
-        if not runs.get(run):
-            raise series_lib.UnknownSeriesError("run %r has no Dead ReLU data" % (run,))
-        tags = runs[run]
-        # Gradient series belong to their activation layer's entry, not a layer of their own.
-        layers = sorted((s for s in tags.values() if s.kind != metadata.KIND_GRADIENTS), key=model_order_key)
-        body = {
-            "run": run,
-            "threshold": threshold,
-            "layers": [self._overview_layer(s, threshold, self._gradients_of(tags, s)) for s in layers],
-        }
-        return http_util.json_response(request, body)
-
-    @staticmethod
-    def _gradients_of(tags, series):
-        gradients = tags.get(metadata.gradients_tag(series.tag))
-        return gradients if gradients is not None and gradients.kind == metadata.KIND_GRADIENTS else None
-
-    @staticmethod
-    def _overview_layer(series, threshold, gradients):
-        # Series are immutable per data version, so the result can live on it;
-        # only the last threshold, so a threshold slider cannot grow it. The
-        # gradient series object is part of the key: a new version is a new object.
-        key = (threshold, gradients)
-        cached = series.memo.get("overview")
-        if cached is None or cached[0] != key:
-            cached = series.memo["overview"] = (key, overview_layer(series, threshold, gradients))
-        return cached[1]
+        return http_util.json_response(request, self.overview_impl(ctx, eid, run, threshold, tau))
 
     @wrappers.Request.application
     def _serve_static(self, request):

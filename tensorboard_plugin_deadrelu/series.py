@@ -2,28 +2,42 @@
 
 TensorBoard hands the plugin one small tensor per (run, tag, step). The tab and
 the analysis want, per (run, tag), arrays with one row per step. This module
-builds those :class:`Series`, skips (and reports) records that do not parse, and
-keeps each series in memory until TensorBoard's listing says that it changed,
-so a reload that brought no new steps costs one ``list_tensors`` call.
+
+* lists layers from TensorBoard's metadata alone (:meth:`SeriesReader.listing`),
+  as the histogram plugin's index does: the cost grows with the number of
+  tags, not of records; a layer's width comes from its plugin content (records
+  written by 0.1.0 lack it: one record of such a layer is read, once);
+* reads a layer's records only when that layer is asked for, into a
+  :class:`Series`, skipping (and reporting) records that do not parse and
+  applying "the later file wins" to restarted jobs under both loaders;
+* keeps series, encoded bodies and per-layer summaries in caches bounded in
+  bytes (least recently used first), each entry valid for one data version
+  (TensorBoard's listing says when a series changed).
 
 It reads only through ``context.data_provider``: under the default fast loader
 the multiplexer does not exist.
 """
 
+import bisect
 import collections
 import dataclasses
+import re
 import threading
 
 import numpy as np
 
 from tensorboard.data import provider
 
+from tensorboard_plugin_deadrelu import loader
 from tensorboard_plugin_deadrelu import metadata
 
 # ``read_tensors`` needs a cap on the points it returns. TensorBoard's reservoir
 # already bounded what it kept (see loader.py), so ask for everything it has;
 # both data providers accept any cap larger than the series.
 READ_EVERYTHING = 2**31 - 1
+
+# What the plugin's caches may hold together unless ``--deadrelu_cache_mb`` says otherwise.
+DEFAULT_CACHE_MB = loader.DEFAULT_CACHE_MB
 
 # Smallest unsigned integer type holding every count of a series; the binary
 # form of the heatmap sends the arrays in this type (<= 4 bytes per cell unless
@@ -37,6 +51,17 @@ def count_dtype_for(max_count):
         if max_count <= np.iinfo(dtype).max:
             return np.dtype(dtype)
     raise ValueError("max_count %r does not fit 64 bits" % (max_count,))
+
+
+def natural_key(name):
+    """Sorts names as people read them: ``dense_2`` before ``dense_10``."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", name) if part]
+
+
+def model_order_key(order, tag):
+    """The one order of layers everywhere (API, tab, report): by their position in
+    the model (``order``; layers without one last), then naturally by tag."""
+    return (order is None, order if order is not None else 0, natural_key(tag))
 
 
 class UnknownSeriesError(LookupError):
@@ -54,11 +79,16 @@ class Skipped:
         return {"step": self.step, "reason": self.reason}
 
 
+def _owned_nbytes(array):
+    # A read-only broadcast (nonfinite without NaN/Inf) holds one element, not the shape.
+    return array.nbytes if all(array.strides) or array.size <= 1 else array.itemsize
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class Series:
     """Every kept record of one layer (tag) of one run, stacked by step.
 
-    Rows are steps, ascending and unique. ``zeros`` and ``nonfinite`` use the
+    Rows are steps, strictly ascending. ``zeros`` and ``nonfinite`` use the
     smallest unsigned type that holds ``count.max()``; ``abs_sum`` is float32,
     the precision records are written with.
     """
@@ -78,9 +108,6 @@ class Series:
     # The reservoir size TensorBoard used for this plugin, None when it keeps every step.
     sample_limit: object
     downsampled: bool
-    # Encoded responses of this exact data (see http_util); a new version of the
-    # series is a new object, so entries never go stale.
-    memo: dict = dataclasses.field(default_factory=dict, repr=False)
 
     @property
     def units(self):
@@ -90,21 +117,11 @@ class Series:
     def num_steps(self):
         return self.steps.shape[0]
 
-    def summary(self):
-        """The JSON-ready description of the series used by the ``tags`` route."""
-        has_steps = self.num_steps > 0
-        return {
-            "units": self.units,
-            "steps": self.num_steps,
-            "first_step": int(self.steps[0]) if has_steps else None,
-            "last_step": int(self.steps[-1]) if has_steps else None,
-            "description": self.description,
-            "kind": self.kind,
-            "order": self.order,
-            "downsampled": self.downsampled,
-            "sample_limit": self.sample_limit,
-            "skipped": len(self.skipped),
-        }
+    @property
+    def nbytes(self):
+        """Memory held by the arrays, for the byte-bounded cache."""
+        arrays = (self.steps, self.wall_times, self.count, self.zeros, self.abs_sum, self.nonfinite)
+        return sum(_owned_nbytes(a) for a in arrays) + 100 * len(self.skipped) + 500
 
 
 def looks_downsampled(steps, sample_limit):
@@ -143,65 +160,86 @@ def _compact(record):
     )
 
 
+def later_file_wins(data):
+    """The points of one series that a restarted job left in force, in reading order.
+
+    A resumed job writes a second event file whose steps restart below the
+    first file's last step. TensorBoard's fast loader then drops the older
+    points at and after the restart step; the legacy loader
+    (``--load_fast=false``) purges only on a ``SessionLog.START`` event, which
+    TF2 writers never write, and hands over both files' points. Applying the
+    fast loader's rule here makes both loaders and ``deadrelu report`` agree:
+    whenever a point's step is not after the last one kept, the kept points at
+    that step and later are dropped.
+
+    Args:
+      data: Points with a ``step``, in the order they were read (file by
+        file, as both data providers and ``logdir_reader`` hand them over).
+
+    Returns:
+      A list of the points in force, steps strictly increasing.
+    """
+    kept = []
+    kept_steps = []
+    for datum in data:
+        step = int(datum.step)
+        if kept_steps and step <= kept_steps[-1]:
+            cut = bisect.bisect_left(kept_steps, step)
+            del kept[cut:], kept_steps[cut:]
+        kept.append(datum)
+        kept_steps.append(step)
+    return kept
+
+
 def build_series(run, tag, time_series, data, sample_limit):
     """Turns the provider's data for one (run, tag) into a :class:`Series`.
 
     Args:
       run, tag: Names of the series.
       time_series: The ``provider.TensorTimeSeries`` from ``list_tensors``.
-      data: The ``provider.TensorDatum`` list from ``read_tensors``; it is
-        emptied as its records are decoded.
+      data: The ``provider.TensorDatum`` list from ``read_tensors``, in the
+        order it was read; it is emptied as its records are decoded.
       sample_limit: TensorBoard's reservoir size for this plugin, or None when
         it keeps every step.
 
     Never raises for bad records: each one that does not parse is left out and
-    listed in ``Series.skipped`` with the reason.
+    listed in ``Series.skipped`` with the reason. Points replaced by a restart
+    (:func:`later_file_wins`) are dropped without a mention, as TensorBoard does.
     """
     data = list(data) if not isinstance(data, list) else data
-    # The reservoir counts every record it kept, bad ones included.
+    # The reservoir counts every record it kept, bad and replaced ones included.
     kept_steps = sorted(int(d.step) for d in data)
+    in_force = later_file_wins(data)
+    data.clear()
+    data = in_force
     skipped = []
     content = None
     try:
-        content = metadata.parse_plugin_content(time_series.plugin_content)
-        if content.kind not in metadata.KNOWN_KINDS:
-            raise metadata.RecordError(
-                "record kind %r is not known to this reader (it knows %s); "
-                "upgrade tensorboard-plugin-deadrelu" % (content.kind, ", ".join(metadata.KNOWN_KINDS))
-            )
+        content = parse_content(time_series)
     except metadata.RecordError as e:
         # The header covers the whole series: none of its records can be trusted.
         skipped = [Skipped(int(d.step), str(e)) for d in data]
         data.clear()
 
-    decoded = []  # (step, wall_time, _Compact)
-    while data:
-        # Popping frees each raw record once decoded, instead of holding the
-        # raw and the decoded series at the same time.
-        datum = data.pop()
+    decoded = []  # (step, wall_time, _Compact), steps increasing
+    for index in range(len(data)):
+        # Dropping each raw record once decoded frees it, instead of holding
+        # the raw and the decoded series at the same time.
+        datum, data[index] = data[index], None
         try:
             record = metadata.decode_record(datum.numpy)
         except metadata.RecordError as e:
             skipped.append(Skipped(int(datum.step), str(e)))
             continue
         decoded.append((int(datum.step), float(datum.wall_time), _compact(record)))
-
-    # A step written twice (e.g. a restarted run) keeps its newest record.
-    decoded.sort(key=lambda item: (item[0], item[1]))
-    unique = []
-    for item in decoded:
-        if unique and unique[-1][0] == item[0]:
-            skipped.append(Skipped(item[0], "step %d was written again later; showing the newest record" % item[0]))
-            unique[-1] = item
-        else:
-            unique.append(item)
+    del data
 
     # A layer whose width changed between steps cannot share one heatmap; the
     # newest record says what the layer is now.
-    if unique:
-        units = unique[-1][2].zeros.shape[0]
+    if decoded:
+        units = decoded[-1][2].zeros.shape[0]
         kept = []
-        for item in unique:
+        for item in decoded:
             if item[2].zeros.shape[0] == units:
                 kept.append(item)
             else:
@@ -213,6 +251,7 @@ def build_series(run, tag, time_series, data, sample_limit):
                 )
     else:
         units, kept = 0, []
+    del decoded
 
     steps = np.array([s for s, _, _ in kept], dtype=np.int64)
     count = np.array([r.count for _, _, r in kept], dtype=np.int64)
@@ -222,7 +261,10 @@ def build_series(run, tag, time_series, data, sample_limit):
     abs_sum = np.empty(shape, np.float32)
     any_nonfinite = any(r.nonfinite is not None for _, _, r in kept)
     nonfinite = np.zeros(shape, dtype) if any_nonfinite else np.broadcast_to(np.zeros((), dtype), shape)
-    for row, (_, _, record) in enumerate(kept):
+    wall_times = np.array([w for _, w, _ in kept], dtype=np.float64)
+    for row in range(len(kept)):
+        record = kept[row][2]
+        kept[row] = None
         zeros[row] = record.zeros
         abs_sum[row] = record.abs_sum
         if record.nonfinite is not None:
@@ -236,7 +278,7 @@ def build_series(run, tag, time_series, data, sample_limit):
         kind=content.kind if content else metadata.KIND_ACTIVATIONS,
         order=content.order if content else None,
         steps=steps,
-        wall_times=np.array([w for _, w, _ in kept], dtype=np.float64),
+        wall_times=wall_times,
         count=count,
         zeros=zeros,
         abs_sum=abs_sum,
@@ -247,11 +289,74 @@ def build_series(run, tag, time_series, data, sample_limit):
     )
 
 
-def _version(time_series):
+def parse_content(time_series):
+    """The :class:`metadata.PluginContent` of a listed series.
+
+    Raises:
+      metadata.RecordError: the content is not readable by this version, or
+        names a kind of record it does not know; the message says why.
+    """
+    content = metadata.parse_plugin_content(time_series.plugin_content)
+    if content.kind not in metadata.KNOWN_KINDS:
+        raise metadata.RecordError(
+            "record kind %r is not known to this reader (it knows %s); "
+            "upgrade tensorboard-plugin-deadrelu" % (content.kind, ", ".join(metadata.KNOWN_KINDS))
+        )
+    return content
+
+
+class ByteLRU:
+    """A thread-safe map bounded in bytes: least recently used entries go first.
+
+    Each entry is stored with the data version it was computed from; a lookup
+    with another version misses. An entry larger than the whole limit is not
+    kept (the caller still uses the value it computed).
+    """
+
+    def __init__(self, limit_bytes):
+        self.limit = int(limit_bytes)
+        self._entries = collections.OrderedDict()  # key -> (version, value, nbytes)
+        self._lock = threading.Lock()
+        self.nbytes = 0
+
+    def __len__(self):
+        return len(self._entries)
+
+    def get(self, key, version):
+        """The value stored for ``key`` at ``version``, or None."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry[0] != version:
+                return None
+            self._entries.move_to_end(key)
+            return entry[1]
+
+    def put(self, key, version, value, nbytes):
+        """Stores ``value`` (``nbytes`` large), evicting the least recently used entries to fit."""
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self.nbytes -= old[2]
+            if nbytes > self.limit:
+                return
+            self._entries[key] = (version, value, nbytes)
+            self.nbytes += nbytes
+            while self.nbytes > self.limit:
+                _, (_, _, evicted) = self._entries.popitem(last=False)
+                self.nbytes -= evicted
+
+    def forget(self, predicate):
+        """Drops every entry whose key satisfies ``predicate``."""
+        with self._lock:
+            for key in [k for k in self._entries if predicate(k)]:
+                self.nbytes -= self._entries.pop(key)[2]
+
+
+def data_version(time_series):
     """What changes whenever TensorBoard's kept data of a series changes.
 
     The reservoir always keeps the newest record, so a new record moves
-    ``max_step`` or ``max_wall_time``.
+    ``max_step`` or ``max_wall_time``; a rewritten run moves ``max_wall_time``.
     """
     return (
         time_series.max_step,
@@ -261,83 +366,196 @@ def _version(time_series):
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class Listed:
+    """One series as TensorBoard's metadata listing describes it, without reading records."""
+
+    run: str
+    tag: str
+    time_series: object  # provider.TensorTimeSeries
+    content: object  # metadata.PluginContent, or None when it cannot be read
+    units: object  # int; None until known (0.1.0 records without units in their content)
+
+    @property
+    def version(self):
+        return data_version(self.time_series)
+
+    @property
+    def kind(self):
+        return self.content.kind if self.content else metadata.KIND_ACTIVATIONS
+
+    @property
+    def order(self):
+        return self.content.order if self.content else None
+
+    def to_json(self, sample_limit):
+        """The entry of the ``tags`` route for this series."""
+        return {
+            "units": self.units,
+            "last_step": self.time_series.max_step,
+            "last_wall_time": self.time_series.max_wall_time,
+            "description": self.time_series.description or "",
+            "kind": self.kind,
+            "order": self.order,
+            "sample_limit": sample_limit,
+        }
+
+
 class SeriesReader:
-    """Reads :class:`Series` through a data provider, caching each per data version.
+    """Lists and reads Dead ReLU series through a data provider, with byte-bounded caches.
 
     Safe to share between the request threads of TensorBoard's server.
     """
 
-    def __init__(self, data_provider, sample_limit):
+    def __init__(self, data_provider, sample_limit, cache_bytes=DEFAULT_CACHE_MB * 2**20):
         """
         Args:
           data_provider: ``context.data_provider`` of the plugin.
           sample_limit: TensorBoard's reservoir size for this plugin (the
             ``--samples_per_plugin`` value), or None when it keeps every step.
+          cache_bytes: What the caches may hold together: 7/8 for series and
+            encoded bodies, 1/8 for small per-layer summaries (which thus
+            outlive the series they were computed from).
         """
         self._provider = data_provider
         self._sample_limit = sample_limit
+        self.records = ByteLRU(cache_bytes - cache_bytes // 8)
+        self.summaries = ByteLRU(cache_bytes // 8)
         self._lock = threading.Lock()
-        self._cache = {}  # (experiment_id, run, tag) -> (version, Series)
-        self._series_locks = {}  # (experiment_id, run, tag) -> Lock held while reading it
+        self._key_locks = {}  # cache key -> Lock held while computing it
 
-    def list(self, ctx, experiment_id):
-        """``{run: {tag: TensorTimeSeries}}`` of every Dead ReLU series."""
-        return self._provider.list_tensors(ctx, experiment_id=experiment_id, plugin_name=metadata.PLUGIN_NAME)
+    @property
+    def sample_limit(self):
+        return self._sample_limit
 
-    def all_series(self, ctx, experiment_id, runs=None):
-        """``{run: {tag: Series}}`` for every series (of ``runs`` if given)."""
-        listing = self.list(ctx, experiment_id)
-        self._forget_missing(experiment_id, listing)
+    def _list(self, ctx, experiment_id, runs=None, tags=None):
+        run_tag_filter = provider.RunTagFilter(runs=runs, tags=tags) if runs or tags else None
+        return self._provider.list_tensors(
+            ctx, experiment_id=experiment_id, plugin_name=metadata.PLUGIN_NAME, run_tag_filter=run_tag_filter
+        )
+
+    def listing(self, ctx, experiment_id, runs=None):
+        """``{run: {tag: Listed}}`` of every Dead ReLU series (of ``runs`` if given).
+
+        Costs one ``list_tensors`` call; records are read only for series
+        whose plugin content does not say their width (written by 0.1.0): one
+        record each, once per data version.
+        """
+        raw = self._list(ctx, experiment_id, runs=runs)
+        if runs is None:
+            self._forget_missing(experiment_id, raw)
         result = {}
-        for run, tags in listing.items():
-            if runs is not None and run not in runs:
-                continue
-            result[run] = {tag: self._get(ctx, experiment_id, run, tag, ts) for tag, ts in tags.items()}
+        for run, tags in raw.items():
+            listed = {}
+            missing = []
+            for tag, time_series in tags.items():
+                try:
+                    content = parse_content(time_series)
+                except metadata.RecordError:
+                    listed[tag] = Listed(run, tag, time_series, None, 0)
+                    continue
+                units = content.units
+                if units is None:
+                    units = self.summaries.get(("units", experiment_id, run, tag), data_version(time_series))
+                    if units is None:
+                        missing.append(tag)
+                listed[tag] = Listed(run, tag, time_series, content, units)
+            if missing:
+                for tag, units in self._units_from_one_record(ctx, experiment_id, run, missing, tags).items():
+                    listed[tag] = dataclasses.replace(listed[tag], units=units)
+            if listed:
+                result[run] = listed
         return result
 
-    def series(self, ctx, experiment_id, run, tag):
-        """The :class:`Series` of ``(run, tag)``.
+    def _units_from_one_record(self, ctx, experiment_id, run, tags, time_series_by_tag):
+        """``{tag: units}`` for series whose content lacks the width, from their newest record."""
+        data = self._provider.read_tensors(
+            ctx,
+            experiment_id=experiment_id,
+            plugin_name=metadata.PLUGIN_NAME,
+            downsample=1,
+            run_tag_filter=provider.RunTagFilter(runs=[run], tags=tags),
+        ).get(run, {})
+        result = {}
+        for tag in tags:
+            points = data.get(tag, [])
+            try:
+                units = metadata.decode_record(points[-1].numpy).units if points else 0
+            except metadata.RecordError:
+                # The newest record is bad: the whole series says what the layer is.
+                units = self.series(ctx, experiment_id, run, tag).units
+            self.summaries.put(("units", experiment_id, run, tag), data_version(time_series_by_tag[tag]), units, 200)
+            result[tag] = units
+        return result
+
+    def listed(self, ctx, experiment_id, run, tag):
+        """The :class:`Listed` of ``(run, tag)``.
 
         Raises:
           UnknownSeriesError: with a message naming the unknown run or tag.
         """
-        listing = self._provider.list_tensors(
-            ctx,
-            experiment_id=experiment_id,
-            plugin_name=metadata.PLUGIN_NAME,
-            run_tag_filter=provider.RunTagFilter(runs=[run], tags=[tag]),
-        )
-        if tag not in listing.get(run, {}):
+        raw = self._list(ctx, experiment_id, runs=[run], tags=[tag])
+        time_series = raw.get(run, {}).get(tag)
+        if time_series is None:
             # The filter drops a run whose tags all miss; tell which name is wrong.
-            whole_run = self._provider.list_tensors(
-                ctx,
-                experiment_id=experiment_id,
-                plugin_name=metadata.PLUGIN_NAME,
-                run_tag_filter=provider.RunTagFilter(runs=[run]),
-            )
-            if not whole_run.get(run):
+            if not self._list(ctx, experiment_id, runs=[run]).get(run):
                 raise UnknownSeriesError("run %r has no Dead ReLU data" % (run,))
             raise UnknownSeriesError("run %r has no Dead ReLU tag %r" % (run, tag))
-        return self._get(ctx, experiment_id, run, tag, listing[run][tag])
+        try:
+            content = parse_content(time_series)
+        except metadata.RecordError:
+            content = None
+        return Listed(run, tag, time_series, content, content.units if content else 0)
 
-    def _get(self, ctx, experiment_id, run, tag, time_series):
-        key = (experiment_id, run, tag)
-        version = _version(time_series)
+    def series(self, ctx, experiment_id, run, tag, listed=None):
+        """The :class:`Series` of ``(run, tag)``, read now unless cached for its data version.
+
+        Args:
+          listed: The series' :class:`Listed` when the caller has it (saves a listing call).
+
+        Raises:
+          UnknownSeriesError: with a message naming the unknown run or tag.
+        """
+        listed = listed or self.listed(ctx, experiment_id, run, tag)
+        return self._cached(
+            self.records,
+            (experiment_id, run, tag, "series"),
+            listed.version,
+            lambda: self._read(ctx, experiment_id, listed),
+            lambda s: s.nbytes,
+        )
+
+    def derived(self, ctx, experiment_id, listed, name, compute, large=False):
+        """``compute(series)`` of a listed series, cached per data version under ``name``.
+
+        Small results (per-layer summaries) live in their own cache, so they
+        survive the eviction of the series they came from; ``large`` ones
+        (encoded bodies, ``bytes``) share the series' cache.
+        """
+        return self._cached(
+            self.records if large else self.summaries,
+            (experiment_id, listed.run, listed.tag, name),
+            listed.version,
+            lambda: compute(self.series(ctx, experiment_id, listed.run, listed.tag, listed)),
+            len if large else (lambda value: value.nbytes),
+        )
+
+    def _cached(self, cache, key, version, compute, size):
+        value = cache.get(key, version)
+        if value is not None:
+            return value
         with self._lock:
-            cached = self._cache.get(key)
-            if cached is not None and cached[0] == version:
-                return cached[1]
-            series_lock = self._series_locks.setdefault(key, threading.Lock())
-        # The tab asks for tags, overview and a heatmap at once; without this
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        # The tab asks for tags, overview and heatmaps at once; without this
         # each request would read the same cold series, doubling time and memory.
-        with series_lock:
-            with self._lock:
-                cached = self._cache.get(key)
-            if cached is not None and cached[0] == version:
-                return cached[1]
-            return self._read(ctx, experiment_id, run, tag, time_series, key, version)
+        with key_lock:
+            value = cache.get(key, version)
+            if value is None:
+                value = compute()
+                cache.put(key, version, value, size(value))
+            return value
 
-    def _read(self, ctx, experiment_id, run, tag, time_series, key, version):
+    def _read(self, ctx, experiment_id, listed):
         # One series per request keeps each gRPC answer of the fast loader
         # well under its 256 MiB message limit.
         data = self._provider.read_tensors(
@@ -345,19 +563,21 @@ class SeriesReader:
             experiment_id=experiment_id,
             plugin_name=metadata.PLUGIN_NAME,
             downsample=READ_EVERYTHING,
-            run_tag_filter=provider.RunTagFilter(runs=[run], tags=[tag]),
+            run_tag_filter=provider.RunTagFilter(runs=[listed.run], tags=[listed.tag]),
         )
-        points = data.get(run, {}).get(tag, [])
+        points = data.get(listed.run, {}).get(listed.tag, [])
         del data
-        built = build_series(run, tag, time_series, points, self._sample_limit)
-        with self._lock:
-            self._cache[key] = (version, built)
-        return built
+        return build_series(listed.run, listed.tag, listed.time_series, points, self._sample_limit)
 
-    def _forget_missing(self, experiment_id, listing):
+    def _forget_missing(self, experiment_id, raw_listing):
+        def gone(key):
+            return key[1] == experiment_id and key[3] not in raw_listing.get(key[2], {})
+
+        def gone_record(key):
+            return key[0] == experiment_id and key[2] not in raw_listing.get(key[1], {})
+
+        self.records.forget(gone_record)
+        self.summaries.forget(lambda key: gone(key) if key[0] == "units" else gone_record(key))
         with self._lock:
-            for key in list(self._cache):
-                eid, run, tag = key
-                if eid == experiment_id and tag not in listing.get(run, {}):
-                    del self._cache[key]
-                    self._series_locks.pop(key, None)
+            for key in [k for k in self._key_locks if gone_record(k)]:
+                del self._key_locks[key]

@@ -48,9 +48,9 @@ def read_records(logdir):
     return dict(records)
 
 
-def write_summaries(run_dir, summaries_by_step):
+def write_summaries(run_dir, summaries_by_step, wall_time_offset=0):
     """Writes one event per ``(step, Summary proto)`` to a new event file in ``run_dir``
-    (wall time ``1_600_000_000 + step``).
+    (wall time ``1_600_000_000 + wall_time_offset + step``; a resumed job's file has a later one).
 
     The new file's name sorts after the run's existing event files, as a resumed
     writer's file would: TensorBoard reads a run's files in name order and skips
@@ -60,7 +60,7 @@ def write_summaries(run_dir, summaries_by_step):
     existing = glob.glob(pattern)
     writer = EventFileWriter(run_dir)
     for step, summary_pb in summaries_by_step:
-        event = event_pb2.Event(step=step, wall_time=1_600_000_000.0 + step)
+        event = event_pb2.Event(step=step, wall_time=1_600_000_000.0 + wall_time_offset + step)
         event.summary.CopyFrom(summary_pb)
         writer.add_event(event)
     writer.close()
@@ -71,11 +71,12 @@ def write_summaries(run_dir, summaries_by_step):
         os.rename(path, max(existing) + ".next")
 
 
-def write_records(run_dir, tag, stats_by_step, description=None, kind=metadata.KIND_ACTIVATIONS):
+def write_records(run_dir, tag, stats_by_step, description=None, kind=metadata.KIND_ACTIVATIONS, wall_time_offset=0):
     """Writes one record per ``(step, stats)`` with the numpy writer; ``stats`` is a dict
     of count/zeros/abs_sum/nonfinite as returned by ``summary.reduce_activations_np``;
     ``kind`` is the series' record kind (``metadata.KIND_GRADIENTS`` for gradients)."""
     write_summaries(
         run_dir,
         [(step, summary.stats_pb(tag, description=description, kind=kind, **stats)) for step, stats in stats_by_step],
+        wall_time_offset=wall_time_offset,
     )

@@ -41,3 +41,36 @@ def data_provider(logdir, sample_limit=0):
     multiplexer.AddRunsFromDirectory(logdir)
     multiplexer.Reload()
     return multiplexer, tb_data_provider.MultiplexerDataProvider(multiplexer, logdir)
+
+
+class CountingProvider:
+    """Wraps a data provider and records every ``read_tensors`` call as
+    ``(runs, tags, downsample)``, so tests can see which records were read."""
+
+    def __init__(self, inner):
+        self._inner = inner
+        self.reads = []
+        self.lists = 0
+
+    def list_tensors(self, *args, **kwargs):
+        self.lists += 1
+        return self._inner.list_tensors(*args, **kwargs)
+
+    def read_tensors(self, ctx, *, experiment_id, plugin_name, downsample, run_tag_filter):
+        self.reads.append(
+            (
+                tuple(sorted(run_tag_filter.runs or ())),
+                tuple(sorted(run_tag_filter.tags or ())),
+                downsample,
+            )
+        )
+        return self._inner.read_tensors(
+            ctx, experiment_id=experiment_id, plugin_name=plugin_name, downsample=downsample, run_tag_filter=run_tag_filter
+        )
+
+    def read_tags(self):
+        """The set of ``(run, tag)`` whose records were read so far."""
+        return {(run, tag) for runs, tags, _ in self.reads for run in runs for tag in tags}
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)

@@ -170,7 +170,7 @@ def test_golden_vectors(name):
     assert summary.dead.tolist() == want["dead_counts"] and summary.dormant.tolist() == want["dormant_counts"]
     assert summary.nearly_dead.tolist() == want["nearly_dead_counts"]
     assert summary.still_dead.tolist() == want["still_dead_counts"]
-    assert summary.death_step == want["death_steps"] and summary.revived.tolist() == want["revived"]
+    assert summary.death_steps() == want["death_steps"] and summary.revived.tolist() == want["revived"]
     assert summary.first_fully_dead_step == want["first_fully_dead_step"]
 
 

@@ -4,6 +4,7 @@ Event files are real (numpy writer, and one file from the TF summary op); every
 number is compared exactly with counts computed here from the activations.
 """
 
+import argparse
 import dataclasses
 import json
 import os
@@ -14,14 +15,15 @@ from werkzeug import test as werkzeug_test
 
 from tensorboard import program
 from tensorboard.backend import application
+from tensorboard.backend.event_processing import data_ingester
 from tensorboard.plugins import base_plugin
 from tensorboard.plugins.core import core_plugin
 from tensorboard.util import tensor_util
 
-from tensorboard_plugin_deadrelu import encoding, loader, metadata, plugin, summary
+from tensorboard_plugin_deadrelu import analysis, encoding, loader, metadata, plugin, summary
 from tensorboard_plugin_deadrelu import series as series_lib
 from tests import eventfiles
-from tests.provider_fixtures import data_provider, dying_activations, record_sums
+from tests.provider_fixtures import CountingProvider, data_provider, dying_activations, record_sums
 
 ROOT = "/data/plugin/deadrelu/"
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -48,7 +50,9 @@ def logdir(tmp_path_factory):
         for tag in UNITS:
             stats = summary.reduce_activations_np(acts[tag][step])
             summary_pb = summary.stats_pb(tag, description="layer " + tag, **stats)
-            summary_pb.value[0].metadata.CopyFrom(metadata.create_summary_metadata("layer " + tag, order=order.get(tag)))
+            summary_pb.value[0].metadata.CopyFrom(
+                metadata.create_summary_metadata("layer " + tag, order=order.get(tag), units=UNITS[tag])
+            )
             events.append((step, summary_pb))
     eventfiles.write_summaries(str(root / "net"), events)
 
@@ -98,22 +102,61 @@ def get_listing(client):
 # tags, heatmap, overview
 
 
-def test_tags_lists_every_layer_with_its_shape(client):
+def test_tags_lists_every_layer_from_the_listing_alone(client):
     body = get_json(client, "tags")
     assert body["net"]["dense_2"] == {
         "units": 5,
-        "steps": STEPS,
-        "first_step": 0,
         "last_step": STEPS - 1,
+        "last_wall_time": 1_600_000_000.0 + STEPS - 1,
         "description": "layer dense_2",
         "kind": "activations",
         "order": 1,
-        "downsampled": False,
         "sample_limit": 2000,
-        "skipped": 0,
     }
-    assert set(body["net"]) == set(UNITS)
-    assert body["broken"]["bad"]["steps"] == 3 and body["broken"]["bad"]["skipped"] == 1
+    assert list(body["net"]) == ["dense_1", "dense_2", "dense_10"]  # natural order
+    assert body["broken"]["bad"]["last_step"] == 3
+
+
+def counting_client(logdir_path, cache_mb=None):
+    """``(client, CountingProvider)`` over ``logdir_path`` (Python loader, every step kept)."""
+    _, inner = data_provider(logdir_path)
+    counting = CountingProvider(inner)
+    flags = argparse.Namespace(deadrelu_cache_mb=cache_mb) if cache_mb is not None else None
+    context = base_plugin.TBContext(data_provider=counting, sampling_hints={"deadrelu": 0}, flags=flags)
+    plugin_instance = loader.DeadReluLoader().load(context)
+    app = application.TensorBoardWSGI([plugin_instance], data_provider=counting)
+    return werkzeug_test.Client(app), counting, plugin_instance
+
+
+def test_opening_reads_no_record_and_a_layer_is_read_when_asked_for(logdir):
+    opened, counting, _ = counting_client(logdir[0])
+    tags = get_json(opened, "tags")
+    assert tags["net"]["dense_10"]["units"] == 3
+    assert counting.reads == []  # units come from the plugin content
+    get_json(opened, "heatmap?run=net&tag=dense_2")
+    assert counting.read_tags() == {("net", "dense_2")}
+    get_json(opened, "overview?run=net")  # the whole run, once per layer
+    assert counting.read_tags() == {("net", tag) for tag in UNITS}
+    assert len(counting.reads) == len(UNITS)  # dense_2 came from the cache
+
+
+def test_records_written_by_0_1_0_without_units_are_listed_from_one_record(tmp_path):
+    rng = np.random.default_rng(8)
+    xs = [activations(rng, step, 4) for step in range(5)]
+    old_content = json.dumps({"kind": "activations", "version": 1}, sort_keys=True).encode()  # 0.1.0's header
+    summaries = []
+    for step, x in enumerate(xs):
+        pb = summary.activations_pb("old", x)
+        pb.value[0].metadata.plugin_data.content = old_content
+        summaries.append((step, pb))
+    eventfiles.write_summaries(str(tmp_path / "run"), summaries)
+    opened, counting, _ = counting_client(str(tmp_path))
+    assert get_json(opened, "tags")["run"]["old"]["units"] == 4
+    assert counting.reads == [(("run",), ("old",), 1)]  # one record: the newest
+    assert get_json(opened, "tags")["run"]["old"]["units"] == 4
+    assert len(counting.reads) == 1  # cached for this data version
+    body = get_json(opened, "heatmap?run=run&tag=old")
+    assert body["zeros"] == [record_sums(x)["zeros"].tolist() for x in xs]
 
 
 def test_heatmap_json_equals_numpy_counts(client, logdir):
@@ -124,6 +167,7 @@ def test_heatmap_json_equals_numpy_counts(client, logdir):
     assert body["wall_times"] == [1_600_000_000.0 + s for s in range(STEPS)]
     assert body["description"] == "layer dense_1"
     assert body["skipped"] == [] and body["downsampled"] is False and body["sample_limit"] == 2000
+    assert body["first_step"] == 0 and body["last_step"] == STEPS - 1 and body["kind"] == "activations"
     for step, x in enumerate(acts["dense_1"]):
         t = record_sums(x)
         assert body["count"][step] == t["count"]
@@ -154,11 +198,18 @@ def test_heatmap_binary_equals_numpy_counts(client, logdir, field):
 
 def test_overview_counts_and_model_order(client, logdir):
     _, acts = logdir
-    body = get_json(client, "overview?run=net&threshold=0.5")
-    assert body["run"] == "net" and body["threshold"] == 0.5
+    body = get_json(client, "overview?run=net&threshold=0.5&tau=0.3")
+    assert body["run"] == "net" and body["threshold"] == 0.5 and body["tau"] == 0.3
     assert [layer["tag"] for layer in body["layers"]] == ["dense_10", "dense_2", "dense_1"]
+    assert [layer["order"] for layer in body["layers"]] == [0, 1, None]
     for layer in body["layers"]:
         zeros = np.stack([record_sums(x)["zeros"] for x in acts[layer["tag"]]])
+        abs_sum = np.stack([record_sums(x)["abs_sum"] for x in acts[layer["tag"]]]).astype(np.float64)
+        means = abs_sum / 20
+        layer_mean = means.mean(axis=1, keepdims=True)
+        # A layer that output only zeros at a step: every unit is dormant (score 0).
+        scores = np.divide(means, layer_mean, out=np.zeros_like(means), where=layer_mean > 0)
+        assert layer["dormant"] == (scores <= 0.3).sum(axis=1).tolist()
         count = 20
         dead = zeros == count
         assert layer["units"] == UNITS[layer["tag"]]
@@ -171,9 +222,9 @@ def test_overview_counts_and_model_order(client, logdir):
         assert layer["revived"] == [False] * layer["units"]
 
 
-def test_overview_default_threshold(client):
+def test_overview_default_threshold_and_tau(client):
     body = get_json(client, "overview?run=net")
-    assert body["threshold"] == 0.99
+    assert body["threshold"] == 0.99 and body["tau"] == 0.025
 
 
 def test_bad_records_are_skipped_and_reported_not_500(client):
@@ -206,6 +257,8 @@ def test_bad_records_are_skipped_and_reported_not_500(client):
         ("overview?run=net&threshold=1.5", 400, "threshold must be in (0, 1], got '1.5'"),
         ("overview?run=net&threshold=nan", 400, "threshold must be in (0, 1], got 'nan'"),
         ("overview?run=net&threshold=lots", 400, "threshold must be a number in (0, 1], got 'lots'"),
+        ("overview?run=net&tau=-1", 400, "tau must be a finite number >= 0, got '-1'"),
+        ("overview?run=net&tau=inf", 400, "tau must be a finite number >= 0, got 'inf'"),
     ],
 )
 def test_errors_are_json_with_status(client, path, status, message):
@@ -271,7 +324,7 @@ def test_reload_shows_new_steps(tmp_path):
     assert get_json(live_client, "tags")["live"]["d"]["last_step"] == 1
     eventfiles.write_summaries(run, [(s, summary.activations_pb("d", xs[s])) for s in range(2, 4)])
     multiplexer.Reload()
-    assert get_json(live_client, "tags")["live"]["d"]["steps"] == 4
+    assert get_json(live_client, "tags")["live"]["d"]["last_step"] == 3
     body = get_json(live_client, "heatmap?run=live&tag=d")
     assert body["zeros"][3] == record_sums(xs[3])["zeros"].tolist()
 
@@ -283,8 +336,10 @@ def test_sampling_limit_is_reported(tmp_path):
     context = base_plugin.TBContext(data_provider=provider, sampling_hints={"deadrelu": 8})
     small = werkzeug_test.Client(application.TensorBoardWSGI([plugin.DeadReluPlugin(context)], data_provider=provider))
     tags = get_json(small, "tags")["r"]["d"]
-    assert tags["steps"] == 8 and tags["last_step"] == 29
-    assert tags["downsampled"] is True and tags["sample_limit"] == 8
+    assert tags["last_step"] == 29 and tags["sample_limit"] == 8
+    body = get_json(small, "heatmap?run=r&tag=d")
+    assert len(body["steps"]) == 8 and body["last_step"] == 29
+    assert body["downsampled"] is True and body["sample_limit"] == 8
 
 
 def test_records_written_by_the_tf_summary_op(tmp_path):
@@ -313,9 +368,21 @@ def configured_flags(*argv):
     return tb.flags
 
 
-def test_loader_keeps_2000_steps_by_default():
-    assert configured_flags().samples_per_plugin == {"deadrelu": loader.DEFAULT_SAMPLES_PER_TAG}
-    assert loader.DEFAULT_SAMPLES_PER_TAG >= 2000
+def test_loader_keeps_2000_steps_by_default(tmp_path):
+    """TensorBoard's own ingester, built from the parsed flags, keeps 2,000 steps of a
+    2,050-step run (its default for a third-party plugin would keep 10)."""
+    eventfiles.write_summaries(
+        str(tmp_path / "long"), [(s, summary.stats_pb("d", 2, [s % 3], [1.0], [0])) for s in range(2050)]
+    )
+    flags = configured_flags("--logdir=%s" % tmp_path, "--load_fast=false")
+    assert flags.samples_per_plugin == {"deadrelu": 2000}
+    ingester = data_ingester.LocalDataIngester(flags)
+    ingester.deprecated_multiplexer.AddRunsFromDirectory(str(tmp_path))
+    ingester.deprecated_multiplexer.Reload()
+    context = base_plugin.TBContext(data_provider=ingester.data_provider, sampling_hints=flags.samples_per_plugin, flags=flags)
+    app = application.TensorBoardWSGI([loader.DeadReluLoader().load(context)], data_provider=ingester.data_provider)
+    body = get_json(werkzeug_test.Client(app), "heatmap?run=long&tag=d")
+    assert len(body["steps"]) == 2000 and body["last_step"] == 2049 and body["sample_limit"] == 2000
 
 
 def test_users_samples_per_plugin_wins():
@@ -324,6 +391,16 @@ def test_users_samples_per_plugin_wins():
         "images": 3,
     }
     assert configured_flags("--samples_per_plugin=deadrelu=0").samples_per_plugin == {"deadrelu": 0}
+
+
+def test_cache_flag_is_parsed_and_two_loaders_do_not_clash():
+    tb = program.TensorBoard(plugins=[core_plugin.CorePluginLoader(), loader.DeadReluLoader(), loader.DeadReluLoader()])
+    tb.configure(argv=["tensorboard", "--logdir=/tmp", "--deadrelu_cache_mb=64"])
+    assert tb.flags.deadrelu_cache_mb == 64
+    assert configured_flags().deadrelu_cache_mb == loader.DEFAULT_CACHE_MB
+    assert plugin.cache_bytes_from(base_plugin.TBContext(flags=tb.flags)) == 64 * 2**20
+    with pytest.raises(SystemExit):
+        configured_flags("--deadrelu_cache_mb=0")
 
 
 def test_sample_limit_zero_means_every_step_kept():
@@ -382,7 +459,7 @@ def test_gradient_series_are_listed_with_their_kind(grad_client):
     body = get_json(grad_client, "tags")
     assert set(body["net"]) == {"dense", "dense_1", "dense/gradients"}
     assert body["net"]["dense/gradients"]["kind"] == "gradients"
-    assert body["net"]["dense/gradients"]["units"] == GRAD_UNITS and body["net"]["dense/gradients"]["steps"] == 3
+    assert body["net"]["dense/gradients"]["units"] == GRAD_UNITS and body["net"]["dense/gradients"]["last_step"] == 2
     assert body["net"]["dense"]["kind"] == "activations"
 
 
@@ -430,8 +507,72 @@ def test_gradient_overview_is_null_where_no_unit_saw_a_finite_gradient():
         nonfinite=np.array([[2, 0], [0, 0]], np.uint8), skipped=(), sample_limit=None, downsampled=False,
     )
     # Step 0: unit 0 saw only NaN/Inf, unit 1 only zeros -> mean 0 over the one unit seen.
-    assert plugin.gradient_overview(grads) == {
+    assert plugin.gradient_overview(grads.tag, analysis.summarize_gradients(grads)) == {
         "tag": "d/gradients", "steps": [0, 1], "count": [2, 2], "zero": [1, 0], "mean_abs": [0.0, 1.0],
     }
     all_nonfinite = dataclasses.replace(grads, nonfinite=np.array([[2, 2], [0, 0]], np.uint8), zeros=np.zeros((2, 2), np.uint8))
-    assert plugin.gradient_overview(all_nonfinite)["mean_abs"] == [None, 1.0]
+    assert plugin.gradient_overview(grads.tag, analysis.summarize_gradients(all_nonfinite))["mean_abs"] == [None, 1.0]
+
+
+# --------------------------------------------------------------------------
+# bounded caches and counts of any size
+
+
+def test_a_cache_too_small_for_two_layers_stays_bounded_and_answers_stay_exact(tmp_path):
+    rng = np.random.default_rng(12)
+    widths = {"wide_a": 3500, "wide_b": 3500}
+    acts = {tag: [activations(rng, step, units, batch=40) for step in range(30)] for tag, units in widths.items()}
+    for tag in widths:
+        eventfiles.write_summaries(str(tmp_path / "run"), [(s, summary.activations_pb(tag, x)) for s, x in enumerate(acts[tag])])
+    small, counting, instance = counting_client(str(tmp_path), cache_mb=1)
+    reader = instance._reader
+    # One layer's series: 30 x 3500 uint8 zeros + float32 abs_sum = 525 KB; the record cache holds 896 KB:
+    # one series, not two (a JSON body of ~1.3 MB is served but never kept).
+    for _ in range(2):
+        for tag in widths:
+            body = get_json(small, "heatmap?run=run&tag=" + tag)
+            assert body["zeros"] == [record_sums(x)["zeros"].tolist() for x in acts[tag]]
+            assert reader.records.nbytes <= reader.records.limit == 1 * 2**20 - 2**20 // 8
+            _, zeros = encoding.decode_binary(small.get(ROOT + "heatmap?run=run&tag=%s&format=binary&field=zeros" % tag).get_data())
+            np.testing.assert_array_equal(zeros, [record_sums(x)["zeros"] for x in acts[tag]])
+            assert reader.records.nbytes <= reader.records.limit
+    # Evicted layers are read again: the bound is real.
+    assert len(counting.reads) > len(widths)
+    overview = get_json(small, "overview?run=run")
+    for layer in overview["layers"]:
+        dead = np.stack([record_sums(x)["zeros"] == 40 for x in acts[layer["tag"]]])
+        assert layer["dead"] == dead.sum(axis=1).tolist()
+    reads = len(counting.reads)
+    get_json(small, "overview?run=run")
+    assert len(counting.reads) == reads  # per-layer summaries outlive the evicted series
+    assert reader.summaries.nbytes <= reader.summaries.limit
+
+
+def test_byte_lru_serves_but_does_not_keep_an_entry_larger_than_its_limit():
+    cache = series_lib.ByteLRU(100)
+    cache.put("a", 1, "A", 60)
+    cache.put("b", 1, "B", 30)
+    assert cache.get("a", 1) == "A"  # a is now the most recently used
+    cache.put("c", 1, "C", 30)  # 120 > 100: b goes first
+    assert cache.get("b", 1) is None and cache.get("a", 1) == "A" and cache.get("c", 1) == "C"
+    assert cache.nbytes == 90
+    cache.put("huge", 1, "H", 101)
+    assert cache.get("huge", 1) is None and cache.nbytes == 90
+    assert cache.get("a", 2) is None  # another data version misses
+
+
+def test_counts_above_2_to_the_32_are_exact_through_the_api(tmp_path):
+    count = 16_000_000_000  # one ImageNet epoch through a stem convolution, per unit
+    zeros = np.array([count, count - 1, count // 2, 0], dtype=np.int64)
+    stats = {"count": count, "zeros": zeros, "abs_sum": np.array([0.0, 2.0, 4.0e9, 8.0e9]), "nonfinite": np.zeros(4, np.int64)}
+    eventfiles.write_records(str(tmp_path / "imagenet"), "stem", [(0, stats), (1, stats)])
+    big, _, _ = counting_client(str(tmp_path))
+    body = get_json(big, "heatmap?run=imagenet&tag=stem")
+    assert body["count"] == [count, count] and body["zeros"][1] == zeros.tolist()
+    header, array = encoding.decode_binary(big.get(ROOT + "heatmap?run=imagenet&tag=stem&format=binary&field=zeros").get_data())
+    assert header["dtype"] == "uint64" and header["count"] == [count, count]
+    assert array.tolist() == [zeros.tolist()] * 2
+    overview = get_json(big, "overview?run=imagenet&threshold=0.99")
+    layer = overview["layers"][0]
+    # Only unit 0 is dead; unit 1, one value short of its 1.6e10, is nearly dead.
+    assert layer["dead"] == [1, 1] and layer["nearly_dead"] == [2, 2] and layer["death_step"] == [0, None, None, None]

@@ -4,9 +4,12 @@ Ground truth comes from the activations themselves (numpy counts of exact
 zeros), not from the writer's reduction.
 """
 
+import collections
 import glob
 import json
 import os
+import shutil
+import sys
 import threading
 
 import numpy as np
@@ -21,7 +24,7 @@ from tensorboard.util import tensor_util
 
 from tensorboard_plugin_deadrelu import metadata, series, summary
 from tests import eventfiles
-from tests.provider_fixtures import data_provider, dying_activations, record_sums
+from tests.provider_fixtures import CountingProvider, data_provider, dying_activations, record_sums
 
 EID = ""  # the Python data provider's only experiment
 CTX = tb_context.RequestContext()
@@ -112,7 +115,7 @@ def test_unknown_record_version_skips_the_whole_series_and_says_why(tmp_path):
     assert s.num_steps == 0 and s.units == 0
     assert [k.step for k in s.skipped] == [0, 1]
     assert "record version %d is not supported" % (metadata.RECORD_VERSION + 1) in s.skipped[0].reason
-    assert s.summary()["first_step"] is None and s.summary()["skipped"] == 2
+    assert s.steps.tolist() == []
 
 
 def test_unknown_kind_is_skipped(tmp_path):
@@ -129,11 +132,11 @@ def test_gradient_kind_is_read_like_activations(tmp_path):
     _, provider = data_provider(str(tmp_path))
     s = series.SeriesReader(provider, None).series(CTX, EID, "run", "dense/gradients")
     assert s.skipped == ()
-    assert s.kind == "gradients" and s.summary()["kind"] == "gradients"
+    assert s.kind == "gradients"
     assert s.steps.tolist() == [0, 1] and s.units == 3
 
 
-def test_step_written_twice_keeps_newest(tmp_path):
+def test_step_written_twice_keeps_newest_without_calling_it_skipped(tmp_path):
     run = str(tmp_path / "run")
     writer = EventFileWriter(run)
     meta = metadata.create_summary_metadata()
@@ -152,7 +155,7 @@ def test_step_written_twice_keeps_newest(tmp_path):
     s = series.SeriesReader(provider, None).series(CTX, EID, "run", "d")
     np.testing.assert_array_equal(s.steps, [0, 1])
     np.testing.assert_array_equal(s.zeros[1], [4, 4])
-    assert [k.step for k in s.skipped] == [1]
+    assert s.skipped == ()  # replaced, as TensorBoard's fast loader replaces it: not an unreadable record
 
 
 def test_unknown_run_and_tag_raise_naming_them(tmp_path):
@@ -171,7 +174,7 @@ def test_downsampled_when_reservoir_full_and_gaps_uneven(tmp_path):
     _, provider = data_provider(str(tmp_path), sample_limit=10)
     s = series.SeriesReader(provider, 10).series(CTX, EID, "run", "dense")
     assert s.num_steps == 10 and s.steps[-1] == 39  # the reservoir keeps the newest
-    assert s.downsampled and s.summary()["sample_limit"] == 10
+    assert s.downsampled and s.sample_limit == 10
 
 
 def test_not_downsampled_when_exactly_the_limit_was_written():
@@ -230,36 +233,81 @@ def test_count_dtype_for():
     assert series.count_dtype_for(2**32) == np.uint64
 
 
-def test_all_series_forgets_deleted_runs(tmp_path):
+def test_listing_forgets_deleted_runs(tmp_path):
     acts = make_activations(np.random.default_rng(5), steps=2, units=2)
     write_activations(str(tmp_path / "a"), "dense", acts)
     write_activations(str(tmp_path / "b"), "dense", acts)
-    _, provider = data_provider(str(tmp_path))
+    multiplexer, provider = data_provider(str(tmp_path))
     reader = series.SeriesReader(provider, None)
-    assert set(reader.all_series(CTX, EID)) == {"a", "b"}
-    assert set(reader.all_series(CTX, EID, runs=["b"])) == {"b"}
-
-
-
-class CountingProvider(tb_data_provider.MultiplexerDataProvider):
-    """TensorBoard's provider, counting how often the series are read."""
-
-    reads = 0
-
-    def read_tensors(self, *args, **kwargs):
-        type(self).reads += 1
-        return super().read_tensors(*args, **kwargs)
+    assert set(reader.listing(CTX, EID)) == {"a", "b"}
+    assert set(reader.listing(CTX, EID, runs=["b"])) == {"b"}
+    for run in ("a", "b"):
+        reader.series(CTX, EID, run, "dense")
+    assert len(reader.records) == 2
+    shutil.rmtree(tmp_path / "a")
+    multiplexer.Reload()  # TensorBoard drops a run whose folder is gone
+    assert set(reader.listing(CTX, EID)) == {"b"}
+    assert len(reader.records) == 1  # the deleted run's series is no longer held
+    with pytest.raises(series.UnknownSeriesError, match="run 'a'"):
+        reader.series(CTX, EID, "a", "dense")
 
 
 def test_concurrent_requests_read_a_cold_series_once(tmp_path):
-    write_activations(str(tmp_path / "run"), "dense", make_activations(np.random.default_rng(6), 50, 64))
-    multiplexer, _ = data_provider(str(tmp_path))
-    reader = series.SeriesReader(CountingProvider(multiplexer, str(tmp_path)), None)
-    results = []
-    threads = [threading.Thread(target=lambda: results.append(reader.series(CTX, EID, "run", "dense"))) for _ in range(6)]
-    for t in threads:
+    write_activations(str(tmp_path / "run"), "dense", make_activations(np.random.default_rng(6), 200, 64))
+    # Switch threads often, so that without the per-series lock every thread would read.
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    _, inner = data_provider(str(tmp_path))
+    counting = CountingProvider(inner)
+    reader = series.SeriesReader(counting, None)
+    threads = 6
+    start = threading.Barrier(threads)
+    results = [None] * threads
+
+    def request(i):
+        start.wait()  # all threads ask for the cold series at the same moment
+        results[i] = reader.series(CTX, EID, "run", "dense")
+
+    workers = [threading.Thread(target=request, args=(i,)) for i in range(threads)]
+    for t in workers:
         t.start()
-    for t in threads:
-        t.join()
-    assert CountingProvider.reads == 1
-    assert len(results) == 6 and all(r is results[0] for r in results)
+    try:
+        for t in workers:
+            t.join()
+    finally:
+        sys.setswitchinterval(previous)
+    assert len(counting.reads) == 1
+    assert all(r is results[0] for r in results)
+
+
+def test_later_file_wins_drops_the_abandoned_points_at_and_after_a_restart():
+    Point = collections.namedtuple("Point", "step name")
+    first = [Point(s, "first") for s in range(0, 41)]
+    second = [Point(s, "second") for s in range(20, 30)]
+    kept = series.later_file_wins(first + second)
+    assert [p.step for p in kept] == list(range(30))
+    assert {p.name for p in kept[:20]} == {"first"} and {p.name for p in kept[20:]} == {"second"}
+    assert [p.step for p in series.later_file_wins([Point(3, ""), Point(5, ""), Point(5, "new")])] == [3, 5]
+    assert series.later_file_wins([Point(5, "a"), Point(5, "b")])[0].name == "b"
+    assert series.later_file_wins([]) == []
+
+
+def test_restarted_run_under_the_legacy_loader_serves_what_the_fast_loader_does(tmp_path):
+    """A resumed job: the first file reached step 40, the second restarts at 20 and stops at 29.
+    TensorBoard's legacy reader keeps both files' points; the series must show 0..29, 20..29 from
+    the second file."""
+    first = [(s, {"count": 4, "zeros": np.array([s % 5, 0]), "abs_sum": np.ones(2), "nonfinite": np.zeros(2, np.int64)}) for s in range(41)]
+    second = [(s, {"count": 4, "zeros": np.array([4, 4]), "abs_sum": np.zeros(2), "nonfinite": np.zeros(2, np.int64)}) for s in range(20, 30)]
+    eventfiles.write_records(str(tmp_path / "run"), "dense", first)
+    eventfiles.write_records(str(tmp_path / "run"), "dense", second, wall_time_offset=1000)
+    _, provider = data_provider(str(tmp_path))
+    s = series.SeriesReader(provider, None).series(CTX, EID, "run", "dense")
+    assert s.steps.tolist() == list(range(30)) and s.skipped == ()
+    assert s.zeros[:20, 0].tolist() == [step % 5 for step in range(20)]
+    assert s.zeros[20:].tolist() == [[4, 4]] * 10
+
+
+def test_model_order_key_is_natural():
+    tags = ["dense_10", "dense_2", "conv", "dense_1"]
+    orders = {"conv": 5}
+    assert sorted(tags, key=lambda t: series.model_order_key(orders.get(t), t)) == ["conv", "dense_1", "dense_2", "dense_10"]
