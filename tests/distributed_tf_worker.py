@@ -53,6 +53,8 @@ def patch_keras_fit_for_multi_worker():
       so the first local replica's batch is given instead;
     * ``reduce_per_replica`` averages the per-replica logs over ``axis=0``,
       which a scalar loss does not have; ``axis=None`` averages over replicas.
+
+    The README's distributed-training section shows the same code.
     """
     from keras.src import tree
     from keras.src.backend.tensorflow import trainer
@@ -63,8 +65,8 @@ def patch_keras_fit_for_multi_worker():
     def maybe_symbolic_build(self, iterator=None, data_batch=None):
         if iterator is not None and self._distribute_strategy is not None:
             for _, _, batches in iterator:
-                first_local = self.distribute_strategy.experimental_local_results
-                data_batch = tree.map_structure(lambda v: first_local(v)[0], next(batches))
+                local = self.distribute_strategy.experimental_local_results
+                data_batch = tree.map_structure(lambda v: local(v)[0], next(batches))
                 break
             iterator = None
         return original_build(self, iterator=iterator, data_batch=data_batch)
