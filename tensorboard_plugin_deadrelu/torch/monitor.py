@@ -1,0 +1,346 @@
+"""The native PyTorch monitor: forward hooks that count, records written on request.
+
+:class:`DeadReluMonitor` hooks a model's ReLU-family modules (or the ones
+named), adds every output of a hooked module in training mode to per-unit
+sums on the model's device, and writes one record per module when the user
+calls :meth:`DeadReluMonitor.write` (the sums since the previous write) or
+:meth:`DeadReluMonitor.probe` (a snapshot on given inputs in eval mode, with
+gradient records when targets are given). Records go through
+:class:`~tensorboard_plugin_deadrelu.event_writer.RecordWriter`, so TensorFlow
+is not needed.
+"""
+
+import numbers
+
+import numpy as np
+import torch
+from torch import nn
+
+from tensorboard_plugin_deadrelu import event_writer, metadata
+from tensorboard_plugin_deadrelu.torch.gradients import CaptureGradient, summed_loss
+from tensorboard_plugin_deadrelu.torch.modules import (
+    check_gradients_visible,
+    check_units_dims,
+    describe,
+    resolve_modules,
+    unwrap_model,
+)
+from tensorboard_plugin_deadrelu.torch.sums import LayerSums, read_all
+
+# Probe rows run through the model per call, bounding the memory of a large probe.
+PROBE_BATCH_SIZE = 1024
+
+
+def _rows_of(value, argument):
+    """The number of rows (size of dim 0) of a tensor or of every tensor in a tuple/list/dict."""
+    tensors = list(_tensors(value))
+    if not tensors:
+        raise ValueError("%s must be a tensor, or a tuple/list/dict of tensors, got %r" % (argument, type(value).__name__))
+    sizes = {t.shape[0] if t.dim() else None for t in tensors}
+    if len(sizes) != 1 or None in sizes:
+        raise ValueError("%s: every tensor must have the same number of rows (dim 0), got shapes %s"
+                         % (argument, [tuple(t.shape) for t in tensors]))
+    return sizes.pop()
+
+
+def _tensors(value):
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, (tuple, list)):
+        for item in value:
+            yield from _tensors(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _tensors(item)
+
+
+def _slice_rows(value, start, stop):
+    """``value`` with every tensor cut to rows ``start:stop`` (structure kept)."""
+    if isinstance(value, torch.Tensor):
+        return value[start:stop]
+    if isinstance(value, (tuple, list)):
+        return type(value)(_slice_rows(item, start, stop) for item in value)
+    if isinstance(value, dict):
+        return {key: _slice_rows(item, start, stop) for key, item in value.items()}
+    return value
+
+
+def _call(model, inputs):
+    """``model(inputs)``; a tuple/list is passed as positional arguments, a dict as keywords."""
+    if isinstance(inputs, dict):
+        return model(**inputs)
+    if isinstance(inputs, (tuple, list)):
+        return model(*inputs)
+    return model(inputs)
+
+
+class DeadReluMonitor:
+    """Records how often each unit of a PyTorch model's ReLU modules outputs exactly zero.
+
+    Creating it registers a forward hook on each watched module. While a
+    module is in training mode, every call of it (under ``torch.no_grad()``
+    or not; twice if it is called twice per forward) adds its output to
+    per-unit sums kept on the output's device; nothing is read back to the
+    host until :meth:`write`. In eval mode nothing is counted. Nothing is
+    written by itself: :meth:`write` writes one record per module with the
+    sums since the previous write, and :meth:`probe` one record per module
+    for a fixed sample in eval mode.
+
+    Example:
+      >>> monitor = DeadReluMonitor(model, "logs/run1")
+      >>> for epoch in range(epochs):
+      ...     for x, y in loader:
+      ...         ...                         # your training step
+      ...     monitor.write(step=epoch + 1)   # the sums of the epoch, one record per module
+      >>> monitor.close()
+
+    Tags are the modules' qualified names from ``model.named_modules()``,
+    with any ``DistributedDataParallel``, ``DataParallel`` or
+    ``torch.compile`` wrapper left out (the same tags with and without it).
+
+    Units: the last axis of outputs of rank 2 and 3 (``(N, F)``, ``(N, L,
+    F)``), axis 1 of rank 4 and 5 (``NCHW``, ``NCDHW``); every other axis is
+    reduced. A ``Conv1d``'s ``(N, C, L)`` output needs ``units_dims={name: 1}``.
+
+    A module that saw nothing since the previous record (not called, or only
+    in eval mode) gets a record with ``count`` 0, which the tab shows as "no
+    data" at that step, and no ``dead_fraction`` scalar; a module never
+    called yet gets no record (its width is unknown).
+
+    Args:
+      model: The ``nn.Module`` (or its ``DistributedDataParallel`` or
+        ``torch.compile`` wrapper).
+      log_dir: Directory of the run to write into (created if missing).
+      writer: Instead of ``log_dir``: an existing
+        ``torch.utils.tensorboard.SummaryWriter`` (records go into its run
+        next to your scalars), or any object with ``add_event(event)``.
+        :meth:`close` flushes it but leaves it open.
+      modules: None for every ReLU-family module (see :func:`is_relu_family`),
+        or a list of qualified module names or module objects.
+      units_dims: Optional ``{module name: axis}`` overriding the units axis.
+      count_training: False to count only in :meth:`probe` (a probing
+        monitor adds no work to training steps).
+
+    Raises:
+      ValueError: naming the argument: ``model`` is not a module, ``modules``
+        names something that is not in it (or there is no ReLU-family
+        module), bad ``units_dims``, or neither/both of ``log_dir`` and ``writer``.
+    """
+
+    def __init__(self, model, log_dir=None, *, writer=None, modules=None, units_dims=None, count_training=True):
+        if not isinstance(model, nn.Module):
+            raise ValueError("model must be a torch.nn.Module, got %r" % (type(model).__name__,))
+        self.model = model
+        watched = resolve_modules(unwrap_model(model), modules)
+        self.tags = [tag for tag, _ in watched]
+        dims = check_units_dims(units_dims, self.tags)
+        self.count_training = bool(count_training)
+        self._modules = [module for _, module in watched]
+        self._layers = [LayerSums(tag, dims.get(tag)) for tag in self.tags]
+        self._units = {}  # tag -> width, once known
+        self._probe_layers = None  # while probing: where the hooks count
+        self._last_step = None
+        self._writer = event_writer.RecordWriter(log_dir, writer=writer)
+        self._handles = [
+            module.register_forward_hook(self._counting_hook(index)) for index, module in enumerate(self._modules)
+        ]
+
+    @property
+    def log_dir(self):
+        """The run's directory (None for a ``writer`` that does not say)."""
+        return self._writer.log_dir
+
+    def _counting_hook(self, index):
+        # Run eagerly inside a torch.compile'd model: the compiled graph breaks
+        # around each watched module instead of tracing the sums (whose
+        # finiteness check reads a value) and specialising on Python counters.
+        @torch.compiler.disable
+        def hook(module, args, output):
+            if self._probe_layers is not None:
+                layer = self._probe_layers[index]
+            elif module.training and self.count_training:
+                layer = self._layers[index]
+            else:
+                return
+            if not isinstance(output, torch.Tensor):
+                raise ValueError(
+                    "module %r returned %s, not a tensor: only modules returning one tensor can be watched"
+                    % (layer.tag, type(output).__name__)
+                )
+            with torch.no_grad():
+                layer.add(output)
+
+        return hook
+
+    def _check_step(self, step):
+        if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
+            raise ValueError("step must be an int >= 0, got %r" % (step,))
+        if self._last_step is not None and step <= self._last_step:
+            raise ValueError(
+                "step must be greater than the last written step %d, got %d (TensorBoard drops "
+                "the points after a step that goes back)" % (self._last_step, step)
+            )
+        return int(step)
+
+    def write(self, step):
+        """Writes one record per watched module with the sums since the previous write, then resets them.
+
+        Reads the sums back from the device once for all modules. Also
+        writes a ``deadrelu/<tag>/dead_fraction`` scalar per module that saw
+        something.
+
+        Args:
+          step: int, greater than every step written before by this monitor.
+
+        Returns:
+          ``{tag: share of dead units}`` of the modules that saw something.
+        """
+        step = self._check_step(step)
+        stats = read_all(self._layers)
+        for layer in self._layers:
+            layer.reset()
+        return self._write(step, stats, None, "counted over every forward pass in training mode since the previous record")
+
+    def reset(self):
+        """Forgets the sums since the previous write (e.g. after warm-up batches)."""
+        for layer in self._layers:
+            layer.reset()
+
+    def probe(self, x, step, targets=None, loss_fn=None):
+        """Writes one record per watched module for the inputs ``x`` with the weights of now.
+
+        The model runs in eval mode (dropout off, batch norm with its running
+        statistics) and without autograd, in chunks of 1,024 rows; every
+        module's previous mode is restored afterwards. The sums counted for
+        :meth:`write` are left alone.
+
+        With ``targets``, each module also gets a gradient record (tag
+        ``<module>/gradients``): for each probe example ``i`` and unit, the
+        value of d(loss_i)/dz, where ``z`` is the module's input (its
+        pre-activation) and the gradient is the one that flows through this
+        activation. ``zeros`` counts examples where it is exactly 0 (a dead
+        ReLU unit: all of them). The loss differentiated is the sum over
+        examples of ``loss_fn(outputs, targets)``; parameters' ``.grad`` are
+        not touched.
+
+        Args:
+          x: The model's input: a tensor, a tuple/list of positional inputs
+            or a dict of keyword inputs, each with the probe rows on dim 0.
+          step: int, greater than every step written before by this monitor.
+          targets: Optional targets (tensor or tuple/list/dict of tensors)
+            with the same rows, for gradient records.
+          loss_fn: With targets: ``(outputs, targets) -> per-example losses``;
+            a ``torch.nn`` loss such as ``nn.CrossEntropyLoss()`` is used with
+            ``reduction="sum"``.
+
+        Returns:
+          ``{tag: share of dead units}``, as :meth:`write`.
+
+        Raises:
+          ValueError: naming ``x``, ``targets``, ``loss_fn`` or ``step``.
+        """
+        step = self._check_step(step)
+        rows = _rows_of(x, "x")
+        loss = None
+        if targets is not None:
+            if _rows_of(targets, "targets") != rows:
+                raise ValueError("targets must have the %d rows of x, got %d" % (rows, _rows_of(targets, "targets")))
+            loss = summed_loss(loss_fn)
+            check_gradients_visible(zip(self.tags, self._modules))
+        activations = [LayerSums(layer.tag, layer.units_dim) for layer in self._layers]
+        gradients = [LayerSums(layer.tag, layer.units_dim) for layer in self._layers] if loss else None
+        modes = [(module, module.training) for module in self.model.modules()]
+        self.model.eval()
+        self._probe_layers = activations
+        try:
+            for start in range(0, rows, PROBE_BATCH_SIZE):
+                chunk = _slice_rows(x, start, start + PROBE_BATCH_SIZE)
+                if loss is None:
+                    with torch.no_grad():
+                        _call(self.model, chunk)
+                else:
+                    self._probe_gradients(chunk, _slice_rows(targets, start, start + PROBE_BATCH_SIZE), loss, gradients)
+        finally:
+            self._probe_layers = None
+            for module, training in modes:
+                module.training = training
+        where = "on a probe of %d rows in eval mode" % rows
+        return self._write(
+            step, read_all(activations), read_all(gradients) if gradients else None, where
+        )
+
+    def _probe_gradients(self, x, targets, loss, gradients):
+        """One probe chunk with autograd on: adds each module's d(loss)/d(input) to ``gradients``."""
+        inputs = []
+
+        def capturing_hook(index):
+            def pre_hook(module, args):
+                z = args[0]
+                if not z.requires_grad:
+                    z = z.detach().requires_grad_()
+                inputs.append(z)
+
+                def receive(grad):
+                    with torch.no_grad():
+                        gradients[index].add(grad)
+
+                return (CaptureGradient.apply(z, receive),) + tuple(args[1:])
+
+            return pre_hook
+
+        handles = [module.register_forward_pre_hook(capturing_hook(i)) for i, module in enumerate(self._modules)]
+        try:
+            with torch.enable_grad():
+                value = loss(_call(self.model, x), targets)
+                if inputs and value.requires_grad:
+                    torch.autograd.grad(value, inputs, allow_unused=True)
+        finally:
+            for handle in handles:
+                handle.remove()
+
+    def _write(self, step, stats, gradient_stats, where):
+        """Writes the records (and gradient records) of ``stats`` ``{tag: stats or None}`` at ``step``."""
+        shares = {}
+        for order, (tag, module) in enumerate(zip(self.tags, self._modules)):
+            layer_stats = self._or_empty(tag, stats[tag])
+            if layer_stats is None:
+                continue
+            what = "module `%s` (%s), %s" % (tag, describe(module), where)
+            self._writer.write_record(tag, step, **layer_stats, order=order, description="Outputs of " + what + ".")
+            if gradient_stats is not None:
+                grads = self._or_empty(tag, gradient_stats[tag])
+                self._writer.write_record(
+                    tag, step, **grads, kind=metadata.KIND_GRADIENTS, order=order,
+                    description="Gradients d(loss_i)/dz of %s, with respect to its input z (loss_i: "
+                    "the loss of probe example i)." % what,
+                )
+            if layer_stats["count"] > 0:
+                dead, units = self._writer.write_dead_fraction(tag, step, **layer_stats)
+                shares[tag] = dead / units if units else 0.0
+        self._writer.flush()
+        self._last_step = step
+        return shares
+
+    def _or_empty(self, tag, layer_stats):
+        """``layer_stats``, or a record with ``count`` 0 for a module whose width is known; None if unknown."""
+        if layer_stats is not None:
+            self._units[tag] = len(layer_stats["zeros"])
+            return layer_stats
+        units = self._units.get(tag)
+        if units is None:
+            return None
+        empty = np.zeros(units, np.int64)
+        return {"count": 0, "zeros": empty, "abs_sum": np.zeros(units), "nonfinite": empty}
+
+    def close(self):
+        """Removes the hooks and closes the log (only flushes a ``writer`` you gave). Idempotent."""
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+        self._writer.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
