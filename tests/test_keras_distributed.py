@@ -61,7 +61,7 @@ def test_counts_equal_numpy_under_mirrored_strategy(tmp_path):
     hidden = np.maximum(x @ k1 + b1, 0)
     truth = {"hidden": hidden, "relu": np.maximum(hidden @ k2 + b2, 0)}
     records = read_records(str(tmp_path / "run"))
-    assert set(records) == {(".", "hidden"), (".", "relu")}
+    assert set(records) == {("train", "hidden"), ("train", "relu")}  # the monitor writes into <log_dir>/train
     for (_, tag), series in records.items():
         assert [step for step, _ in series] == [0, 1, 2]  # epochs completed
         assert series[0][1].count == 8  # the first global batch, both replicas

@@ -52,21 +52,25 @@ def assert_record(record, activations):
     np.testing.assert_array_equal(record.nonfinite, 0)
 
 
+# The monitor writes into <log_dir>/train, where keras.callbacks.TensorBoard writes training scalars.
+RUN = "train"
+
+
 def layer_records(logdir):
-    """{tag: [(step, Record)]} of the activation series of the run written directly into logdir."""
+    """{tag: [(step, Record)]} of the activation series the monitor wrote for log_dir."""
     return {
         tag: series
         for (run, tag), series in read_records(str(logdir)).items()
-        if run == "." and not tag.endswith(metadata.GRADIENTS_TAG_SUFFIX)
+        if run == RUN and not tag.endswith(metadata.GRADIENTS_TAG_SUFFIX)
     }
 
 
 def scalar_values(logdir):
-    """{tag: [(step, value)]} of scalar summaries in the run at logdir."""
+    """{tag: [(step, value)]} of scalar summaries in the monitor's run of logdir."""
     scalars = {}
     for run, event in read_events(str(logdir)):
         for value in event.summary.value:
-            if run == "." and value.metadata.plugin_data.plugin_name == "scalars":
+            if run == RUN and value.metadata.plugin_data.plugin_name == "scalars":
                 scalars.setdefault(value.tag, []).append(
                     (event.step, float(tensor_util.make_ndarray(value.tensor)))
                 )
@@ -220,11 +224,11 @@ def test_steps_keep_increasing_across_fit_calls_even_after_recompiling(tmp_path)
 
 
 class TrainFunctions(keras.callbacks.Callback):
-    """Notes the train function each fit() runs with."""
+    """Notes the train function each batch of each fit() is about to run."""
 
     functions = ()
 
-    def on_train_begin(self, logs=None):
+    def on_train_batch_begin(self, batch, logs=None):
         self.functions += (self.model.train_function,)
 
 
@@ -234,11 +238,16 @@ def test_second_fit_reuses_the_counting_step_and_still_counts_new_shapes(tmp_pat
     monitor = DeadReluMonitor(tmp_path)
     seen = TrainFunctions()
     model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[monitor, seen])
-    model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[seen])  # not counted
+    counting = monitor._counting_train_function[1]
+    plain_seen = TrainFunctions()
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[plain_seen])  # not counted
     # Batch size 5 is a new input shape: the kept counting step traces again.
     model.fit(x, y, batch_size=5, epochs=1, verbose=0, callbacks=[monitor, seen])
-    counting, plain, counting_again = seen.functions
-    assert counting_again is counting and plain is not counting
+    assert monitor._counting_train_function[1] is counting
+    # Every batch of the monitored fit() calls ran the counting function; the plain fit() its own.
+    assert len(seen.functions) == 3 + 5
+    assert all(f.__name__ == "counting_once" for f in seen.functions)
+    assert [f is model.train_function for f in plain_seen.functions] == [True] * 3
     truth = mlp_activations(model, x)
     for tag, series in layer_records(tmp_path).items():
         # The uncounted fit() is not an epoch of this monitor: epoch 2 follows
@@ -561,7 +570,8 @@ def test_thresholds_not_crossed_stay_silent(tmp_path, caplog):
         ({"log_dir": ""}, "log_dir"),
         ({"log_dir": None}, "log_dir"),
         ({"update_freq": 0}, "update_freq"),
-        ({"update_freq": "batch"}, "update_freq"),
+        ({"update_freq": "often"}, "update_freq"),
+        ({"run": "/abs"}, "run"),
         ({"update_freq": True}, "update_freq"),
         ({"probe_size": 0}, "probe_size"),
         ({"probe_data": np.zeros((0, 5))}, "probe_data"),

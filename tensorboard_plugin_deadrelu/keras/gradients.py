@@ -1,15 +1,15 @@
 """Gradients of the loss with respect to the monitored layers' pre-activations.
 
-Which layers have a pre-activation the monitor can see, capturing it on a
-``tf.GradientTape`` while the probe is traced, and the loss differentiated: the
-sum over probe examples of their per-example losses.
+Which layers have a pre-activation the monitor can see, capturing it while the
+probe runs (each backend marks it for differentiation its own way), and the
+loss differentiated: the sum over probe examples of their per-example losses,
+in ``keras.ops`` so that it serves every backend.
 """
 
 import contextlib
 import copy
 
 import keras
-import tensorflow as tf
 
 from tensorboard_plugin_deadrelu.keras.taps import _patch_attribute
 
@@ -49,20 +49,21 @@ def _check_gradients_visible(layers):
 
 
 @contextlib.contextmanager
-def _watching_preactivations(layers, tape, captured):
-    """Within the block, each call of ``layers[i]`` appends its pre-activation to ``captured[i]``.
+def _watching_preactivations(layers, watch, captured):
+    """Within the block, each call of ``layers[i]`` appends its watched pre-activation to ``captured[i]``.
 
-    The pre-activation ``z`` is passed through ``tf.identity`` and watched by
-    ``tape``: the copy feeds only the activation, so its gradient is the one
-    that flows through the unit's activation (not through a skip connection
-    that also reads ``z``), and the layer's output is unchanged. Meant for the
-    duration of a trace; everything is restored on exit.
+    ``watch(z)`` returns a copy of the pre-activation ``z`` that the backend
+    can differentiate with respect to (TensorFlow: ``tf.identity`` watched by
+    a tape; PyTorch: a view; JAX: ``z`` plus a zero the gradient is taken
+    for). The copy feeds only the activation, so its gradient is the one that
+    flows through the unit's activation (not through a skip connection that
+    also reads ``z``), and the layer's output is unchanged. Everything is
+    restored on exit.
     """
     restorers = []
 
     def watched(index, z):
-        z = tf.identity(z)
-        tape.watch(z)
+        z = watch(z)
         captured[index].append(z)
         return z
 
@@ -135,18 +136,19 @@ def _summed_loss(model, loss_fn):
 
         def summed(y, y_pred, sample_weight):
             check_outputs(y_pred)
-            per_example = tf.convert_to_tensor(loss(y, y_pred))
-            if per_example.shape.rank == 0:
+            ops = keras.ops
+            per_example = ops.convert_to_tensor(loss(y, y_pred))
+            if len(per_example.shape) == 0:
                 raise ValueError(
                     "loss_fn must return one loss per example (shape [batch, ...]), got a scalar; "
                     "the monitor sums them itself"
                 )
             if sample_weight is not None:
-                weights = tf.cast(sample_weight, per_example.dtype)
-                while weights.shape.rank < per_example.shape.rank:
-                    weights = weights[..., tf.newaxis]
+                weights = ops.cast(sample_weight, per_example.dtype)
+                while len(weights.shape) < len(per_example.shape):
+                    weights = ops.expand_dims(weights, -1)
                 per_example = per_example * weights
-            return tf.reduce_sum(per_example)
+            return ops.sum(per_example)
 
     else:
         raise ValueError("loss_fn must be a callable (y_true, y_pred) -> per-example losses, got %r" % (loss,))

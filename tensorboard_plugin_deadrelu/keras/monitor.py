@@ -23,49 +23,35 @@ gradients and the probe sample live in the sibling modules ``layers``,
 Keras; the rest of the package does not.
 """
 
-import contextlib
 import logging
 import numbers
 import os
+import weakref
 
 import keras
-import numpy as np
-import tensorflow as tf
 
-from tensorboard_plugin_deadrelu import distributed, metadata, summary
-from tensorboard_plugin_deadrelu.keras.gradients import (
-    _check_gradients_visible,
-    _summed_loss,
-    _watching_preactivations,
-)
+from tensorboard_plugin_deadrelu.keras.counting import check_backend, make_counter
+from tensorboard_plugin_deadrelu.keras.gradients import _check_gradients_visible, _summed_loss
 from tensorboard_plugin_deadrelu.keras.layers import (
-    _channels_first,
     _check_layers_argument,
     _describe,
     _not_called,
     _resolve_layers,
     _tags_for,
-    _units_of,
 )
 from tensorboard_plugin_deadrelu.keras.probe import _check_probe_fits, _probe_from
-from tensorboard_plugin_deadrelu.keras.taps import _LayerTap, _patch_attribute
+from tensorboard_plugin_deadrelu.keras.probing import _add_stats, make_probe_function
+from tensorboard_plugin_deadrelu.keras.taps import _LayerTap
+from tensorboard_plugin_deadrelu.keras.writing import MonitorWriter, as_stats
 
 logger = logging.getLogger(__name__)
 
 # Probe rows run through the model per call, bounding the memory of a large probe.
 PROBE_BATCH_SIZE = 1024
 
-
-def _as_numpy(stats):
-    """A probe chunk's stats (tensors) as numpy arrays."""
-    return {key: np.asarray(value) for key, value in stats.items()}
-
-
-def _add_stats(total, stats):
-    """The sum of two stats dicts, key by key (``total`` None: a copy of ``stats``)."""
-    if total is None:
-        return dict(stats)
-    return {key: total[key] + stats[key] for key in total}
+# The monitor counting during training in each model's current fit(), with
+# that fit()'s callback params (one dict shared by all its callbacks).
+_counting_monitors = weakref.WeakKeyDictionary()
 
 
 def _check_fraction(name, value):
@@ -76,12 +62,36 @@ def _check_fraction(name, value):
     return float(value)
 
 
+def _probe_errors():
+    """The exceptions a model raises for inputs it cannot take, on the current backend."""
+    errors = (ValueError, TypeError)
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        errors += (tf.errors.InvalidArgumentError,)
+    elif backend == "torch":
+        errors += (RuntimeError,)
+    return errors
+
+
 class DeadReluMonitor(keras.callbacks.Callback):
     """Records how often each unit of a model's ReLU layers outputs exactly zero.
 
     Add it to ``fit()``; run ``tensorboard --logdir`` on the parent of
     ``log_dir`` and open the **Dead ReLU** tab (per-unit heatmaps) or the
-    Scalars tab (``deadrelu/<layer>/dead_fraction``).
+    Scalars tab (``deadrelu/<layer>/dead_fraction``). It writes into
+    ``<log_dir>/train``, the run where ``keras.callbacks.TensorBoard(log_dir)``
+    writes its training scalars, so that with both callbacks the loss and
+    the dead share are in one run (``run=None`` writes into ``log_dir``
+    itself). It works on the TensorFlow, JAX and PyTorch backends of Keras 3
+    and writes its event files without TensorFlow.
+
+    Whatever way ``fit()`` ends, even by an exception or a
+    KeyboardInterrupt that Keras tells no callback about, the model is left
+    as it was (the layers' calls are wrapped only while a step runs or is
+    traced, and the counting train function is lent to ``fit()`` one batch at
+    a time) and every record written so far is on disk in a closed file.
 
     Steps, like those of ``keras.callbacks.TensorBoard``: with
     ``update_freq="epoch"`` (the default) the step is the number of epochs
@@ -101,8 +111,9 @@ class DeadReluMonitor(keras.callbacks.Callback):
     covers the batches (or probes the weights) since the previous one.
 
     Args:
-      log_dir: Directory of the run to write into (created if missing); use
-        the same one as your other summaries of this run.
+      log_dir: The log directory of this training run, as given to
+        ``keras.callbacks.TensorBoard``; the monitor writes into its ``run``
+        sub-folder (created if missing).
       layers: None to monitor every ReLU-family layer (activation one of
         :data:`RELU_FAMILY`, including ``keras.layers.ReLU`` and
         ``Activation("relu")``), or a list of layer names or layer objects.
@@ -133,14 +144,19 @@ class DeadReluMonitor(keras.callbacks.Callback):
         compiled loss, summed over examples.
       update_freq: ``"epoch"`` to write once per epoch (step = epochs
         completed), or an int N to write every N training batches (step =
-        training batches run; with a probe: probe every N batches).
+        training batches run; with a probe: probe every N batches);
+        ``"batch"`` is N = 1, as for ``keras.callbacks.TensorBoard``.
       warn_above: Optional fraction in [0, 1]: log a warning naming the layer,
         step and dead share when a layer's share of dead units rises above it.
       stop_above: Optional fraction in [0, 1]: like ``warn_above``, and also
         set ``model.stop_training = True``.
+      run: The sub-folder of ``log_dir`` to write into: ``"train"`` (the
+        default, beside ``keras.callbacks.TensorBoard``'s training scalars),
+        another name, or None to write into ``log_dir`` itself.
 
     Raises:
-      ValueError: an argument is invalid (the message names it); at the start
+      ValueError: the Keras backend is not TensorFlow, JAX or PyTorch (the
+        message names it); an argument is invalid (the message names it); at the start
         of ``fit()``, a layer named in ``layers`` is not in the model,
         ``probe_data`` does not fit the model's inputs, or gradients are
         asked for but there is no single loss to differentiate (``loss_fn``)
@@ -149,6 +165,11 @@ class DeadReluMonitor(keras.callbacks.Callback):
     Example:
       >>> monitor = DeadReluMonitor("logs/run1")
       >>> model.fit(x, y, epochs=10, callbacks=[monitor])
+
+      Beside Keras's TensorBoard callback, in the same run ``logs/run1/train``:
+
+      >>> model.fit(x, y, epochs=10, callbacks=[
+      ...     keras.callbacks.TensorBoard("logs/run1"), DeadReluMonitor("logs/run1")])
 
       On a probe, with gradients:
 
@@ -166,20 +187,27 @@ class DeadReluMonitor(keras.callbacks.Callback):
         stop_above=None,
         record_gradients=None,
         loss_fn=None,
+        run="train",
     ):
         super().__init__()
+        self.backend = check_backend()
         if not isinstance(log_dir, (str, os.PathLike)) or not os.fspath(log_dir):
             raise ValueError("log_dir must be a non-empty path, got %r" % (log_dir,))
         log_dir = os.fspath(log_dir)
         if os.path.exists(log_dir) and not os.path.isdir(log_dir):
             raise ValueError("log_dir %r exists and is not a directory" % log_dir)
+        if run is not None and (not isinstance(run, str) or not run or os.path.isabs(run)):
+            raise ValueError("run must be None or a relative folder name such as 'train', got %r" % (run,))
+        if update_freq == "batch":
+            update_freq = 1
         if update_freq != "epoch" and (
             isinstance(update_freq, bool) or not isinstance(update_freq, numbers.Integral) or update_freq < 1
         ):
-            raise ValueError('update_freq must be "epoch" or a positive int, got %r' % (update_freq,))
+            raise ValueError('update_freq must be "epoch", "batch" or a positive int, got %r' % (update_freq,))
         if isinstance(probe_size, bool) or not isinstance(probe_size, numbers.Integral) or probe_size < 1:
             raise ValueError("probe_size must be a positive int, got %r" % (probe_size,))
         self.log_dir = log_dir
+        self.run_dir = log_dir if run is None else os.path.join(log_dir, run)
         self.update_freq = update_freq
         self.probe_size = int(probe_size)
         self.warn_above = _check_fraction("warn_above", warn_above)
@@ -208,12 +236,12 @@ class DeadReluMonitor(keras.callbacks.Callback):
         self._layers = None
         self._tags = None
         self._tap = None
-        self._accumulator = None
+        self._counter = None
         self._probe_function = None
         self._writer = None
         # (train function fit() built, the counting one made from it)
         self._counting_train_function = None
-        self._fit_train_function = None
+        self._lend_counting_function = None  # installs the counting function for one batch
         self._batches = None  # training batches run so far: the step with update_freq=N
         self._epochs = 0  # epochs completed so far: the step with update_freq="epoch"
         self._last_written_step = None
@@ -231,21 +259,25 @@ class DeadReluMonitor(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         model = self.model
+        self._lend_counting_function = None
         layers = _resolve_layers(model, self._requested_layers)
         if self._layers is None or [id(l) for l in layers] != [id(l) for l in self._layers]:
             self._layers = layers
             self._tags = _tags_for(layers)
             self._tap = _LayerTap(layers)
-            self._accumulator = None
+            self._counter = None
             self._counting_train_function = None
             self._probe_function = None
         # Batches run without this monitor (or before it) count too; the
         # monitor's own count keeps steps increasing when a recompile resets
         # the optimizer's.
-        self._batches = max(self._batches or 0, int(model.optimizer.iterations.numpy()))
+        iterations = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+        self._batches = max(self._batches or 0, iterations)
         self._batches_in_epoch = 0
         self._batches_since_write = 0
-        if not self.counts_during_training:
+        if self.counts_during_training:
+            self._prepare_counting()
+        else:
             self._build_from_probe()
             _check_probe_fits(model, self._probe.x)
             if self.record_gradients:
@@ -256,10 +288,8 @@ class DeadReluMonitor(keras.callbacks.Callback):
                     self._summed_loss = _summed_loss(model, self._loss_fn)
                     self._loss_source = loss_source
                     self._probe_function = None
-        # Multi-worker: only the chief writes; the others still read the global sums.
-        self._writer = distributed.tf_summary_writer(self.log_dir, model.distribute_strategy)
-        if self.counts_during_training:
-            self._start_counting()
+        # A new event file per fit(), created with its first record.
+        self._writer = MonitorWriter(self.run_dir)
         # Written before the first batch (probe) or after it (counting), once
         # on_epoch_begin has told which epoch this fit() starts at.
         self._initial_record_pending = True
@@ -272,6 +302,10 @@ class DeadReluMonitor(keras.callbacks.Callback):
             self._initial_record_pending = False
             if self._is_new_step(self._current_step()):
                 self._write(self._current_step(), *self._run_probe())
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self._lend_counting_function is not None:
+            self._lend_counting_function()
 
     def on_train_batch_end(self, batch, logs=None):
         # ``batch`` is the last batch index of this call: more than one batch
@@ -296,109 +330,63 @@ class DeadReluMonitor(keras.callbacks.Callback):
             self._write_update()
 
     def on_train_end(self, logs=None):
-        try:
-            if self.update_freq != "epoch" and self._batches_since_write:
-                self._write_update()  # the batches since the last record
-        finally:
-            self._stop_counting()
-            if self._writer is not None:
-                self._writer.close()
-                self._writer = None
+        self._lend_counting_function = None
+        if self.update_freq != "epoch" and self._batches_since_write:
+            self._write_update()  # the batches since the last record
+        self._writer = None
 
     # -- counting during training ---------------------------------------------
 
-    def _start_counting(self):
-        """Swaps in a train function that also counts, and the layer wrappers it traces with."""
+    def _prepare_counting(self):
+        """Builds (or reuses) the counting train function and arranges to lend it to fit() batch by batch.
+
+        The model keeps fit()'s own train function: :meth:`on_train_batch_begin`
+        puts the counting one in its place, and the counting one puts fit()'s
+        back as the first thing it does when fit() calls it. So between two
+        batches, and after fit() ends in any way, the model has its own
+        train function, and a later fit() without this monitor counts nothing.
+        """
         model = self.model
-        if self._accumulator is None:
-            self._accumulator = self._make_accumulator()
+        other = _counting_monitors.get(model)
+        if other is not None and other[0]() not in (None, self) and other[1] is self.params:
+            raise ValueError(
+                "two DeadReluMonitors count during training in this fit(); use one "
+                "(its layers= can name every layer to watch) and give the others probe_data"
+            )
+        _counting_monitors[model] = (weakref.ref(self), self.params)
+        if self._counter is None:
+            self._counter = make_counter(model, self._layers, self._tags, self._tap)
         else:
-            self._accumulator.reset()
+            self._counter.reset()
         fit_train_function = model.train_function
-        counting_monitor = getattr(fit_train_function, "_deadrelu_monitor", None)
-        if counting_monitor is not None:
-            if counting_monitor is not self and counting_monitor.params is self.params:
-                raise ValueError(
-                    "two DeadReluMonitors count during training in this fit(); use one "
-                    "(its layers= can name every layer to watch) and give the others probe_data"
-                )
-            # A counting function left behind by a fit() that raised before it
-            # ended: build on the train function fit() had made.
-            fit_train_function = fit_train_function._deadrelu_fit_function
-        self._tap.install()
         cached = self._counting_train_function
         if cached is None or cached[0] is not fit_train_function:
             # fit() built its train function (not yet traced) before calling
-            # on_train_begin; build a counting one from a wrapped train_step.
-            # It is kept for later fit() calls until the model is recompiled, so
-            # that repeated fit() calls do not trace again.
-            try:
-                counting_train_function = self._make_counting_train_function()
-            except Exception:
-                self._tap.uninstall()
-                raise
-            counting_train_function._deadrelu_monitor = self
-            counting_train_function._deadrelu_fit_function = fit_train_function
-            cached = (fit_train_function, counting_train_function)
+            # on_train_begin. The counting one is kept for later fit() calls
+            # until the model is recompiled, so that they do not trace again.
+            cached = (fit_train_function, self._counter.counting_function(fit_train_function))
             self._counting_train_function = cached
-        self._fit_train_function = fit_train_function
-        model.train_function = cached[1]
+        counting_train_function = cached[1]
 
-    def _make_accumulator(self):
-        model = self.model
-        units = {tag: _units_of(layer) for tag, layer in zip(self._tags, self._layers)}
-        unknown = [tag for tag, n in units.items() if n is None]
-        if unknown and model.distribute_strategy.num_replicas_in_sync > 1:
-            raise ValueError(
-                "layers: cannot tell the number of units of %s before training, which a "
-                "distribution strategy needs; build the model as a Functional model or "
-                "monitor only layers with units/filters" % ", ".join(map(repr, unknown))
-            )
-        with model.distribute_strategy.scope():
-            # Layers of unknown size get their sums on the first trace.
-            return summary.Accumulator(units={tag: n for tag, n in units.items() if n is not None})
+        def counting_once(*args):
+            model.train_function = fit_train_function
+            return counting_train_function(*args)
 
-    def _make_counting_train_function(self):
-        model = self.model
-        accumulator = self._accumulator
-        tags = self._tags
-        channels_first = [_channels_first(layer) for layer in self._layers]
-        tap = self._tap
+        def lend():
+            model.train_function = counting_once
 
-        def count(index, outputs):
-            accumulator.update(tags[index], outputs, channels_first=channels_first[index])
-
-        original_train_step = model.train_step
-
-        def train_step(data):
-            with tap.active(count):
-                return original_train_step(data)
-
-        # make_train_function reads model.train_step once, when it builds the function.
-        undo = _patch_attribute(model, "train_step", train_step)
-        try:
-            model.make_train_function(force=True)
-            return model.train_function
-        finally:
-            undo()
-
-    def _stop_counting(self):
-        if self._tap is not None:
-            self._tap.uninstall()
-        if self._fit_train_function is not None:
-            # The next fit() without this monitor must not keep counting.
-            self.model.train_function = self._fit_train_function
-            self._fit_train_function = None
+        self._lend_counting_function = lend
 
     def _accumulated(self):
-        result = self._accumulator.result()
-        for tag, layer in zip(self._tags, self._layers):
+        """Per monitored layer, the sums counted since the last reset (numpy)."""
+        stats = []
+        for sums, layer in zip(self._counter.result(), self._layers):
             # Every record covers at least one batch, so a layer the train step
-            # calls has counted something (or, when its size was unknown, its
-            # sums were created by that call).
-            if tag not in result or result[tag]["count"] == 0:
+            # calls has counted something.
+            if sums is None or sums["count"] == 0:
                 raise _not_called(layer, self.model)
-        return [result[tag] for tag in self._tags]
+            stats.append(as_stats(sums))
+        return stats
 
     # -- probing ------------------------------------------------------------
 
@@ -414,7 +402,7 @@ class DeadReluMonitor(keras.callbacks.Callback):
         one_row = self._probe.rows_between(0, 1).x
         try:
             self.model(one_row, training=False)
-        except (ValueError, TypeError, tf.errors.InvalidArgumentError) as e:
+        except _probe_errors() as e:
             raise ValueError("probe_data does not fit model %r: %s" % (self.model.name, e)) from e
 
     def _run_probe(self):
@@ -427,80 +415,38 @@ class DeadReluMonitor(keras.callbacks.Callback):
           gradients).
         """
         if self._probe_function is None:
-            self._probe_function = self._make_probe_function()
+            self._probe_function = make_probe_function(
+                self.model, self._layers, self._tap, self._summed_loss if self.record_gradients else None
+            )
         with_gradients = self.record_gradients
         totals = [None] * len(self._layers)
         gradient_totals = [None] * len(self._layers) if with_gradients else None
-        self._tap.install()
-        try:
-            for start in range(0, self._probe.rows, PROBE_BATCH_SIZE):
-                chunk = self._probe.rows_between(start, start + PROBE_BATCH_SIZE)
-                try:
-                    if with_gradients:
-                        stats, gradient_stats = self._probe_function(chunk.x, chunk.y, chunk.sample_weight)
-                    else:
-                        stats, gradient_stats = self._probe_function(chunk.x, None, None)
-                except (ValueError, TypeError, tf.errors.InvalidArgumentError) as e:
-                    raise ValueError("probe_data does not fit model %r: %s" % (self.model.name, e)) from e
-                for index, layer_stats in enumerate(stats):
-                    if layer_stats is None:
-                        raise _not_called(self._layers[index], self.model)
-                    totals[index] = _add_stats(totals[index], _as_numpy(layer_stats))
-                    if with_gradients:
-                        gradient_totals[index] = _add_stats(gradient_totals[index], _as_numpy(gradient_stats[index]))
-        finally:
-            self._tap.uninstall()
-        return totals, gradient_totals
-
-    def _make_probe_function(self):
-        model = self.model
-        tap = self._tap
-        layers = self._layers
-        summed_loss = self._summed_loss if self.record_gradients else None
-
-        def reduce_calls(layer, calls):
-            reduced = [summary.reduce_activations(call, _channels_first(layer)) for call in calls]
-            return {key: tf.add_n([r[key] for r in reduced]) for key in reduced[0]}
-
-        # Plain Python over the layers, nothing for autograph to convert.
-        @tf.function(reduce_retracing=True, autograph=False)
-        def probe(x, y, sample_weight):
-            outputs = [[] for _ in layers]
-            preactivations = [[] for _ in layers]
-
-            def collect(index, output):
-                outputs[index].append(output)
-
-            with contextlib.ExitStack() as stack:
-                stack.enter_context(tap.active(collect))
-                if summed_loss is not None:
-                    # Only the watched pre-activations, not every variable read.
-                    tape = stack.enter_context(tf.GradientTape(watch_accessed_variables=False))
-                    stack.enter_context(_watching_preactivations(layers, tape, preactivations))
-                y_pred = model(x, training=False)
-                if summed_loss is not None:
-                    loss = summed_loss(y, y_pred, sample_weight)
-            # A layer not called is reported outside, where it is not mistaken for bad probe_data.
-            stats = [reduce_calls(layer, calls) if calls else None for layer, calls in zip(layers, outputs)]
-            if summed_loss is None:
-                return stats, None
-            flat = [z for calls in preactivations for z in calls]
-            # A pre-activation the loss does not depend on has gradient 0.
-            flat_gradients = iter(tape.gradient(loss, flat, unconnected_gradients=tf.UnconnectedGradients.ZERO))
-            gradient_stats = [
-                reduce_calls(layer, [next(flat_gradients) for _ in calls]) if calls else None
-                for layer, calls in zip(layers, preactivations)
-            ]
-            return stats, gradient_stats
-
-        return probe
+        for start in range(0, self._probe.rows, PROBE_BATCH_SIZE):
+            chunk = self._probe.rows_between(start, start + PROBE_BATCH_SIZE)
+            try:
+                if with_gradients:
+                    stats, gradient_stats = self._probe_function(chunk.x, chunk.y, chunk.sample_weight)
+                else:
+                    stats, gradient_stats = self._probe_function(chunk.x, None, None)
+            except _probe_errors() as e:
+                raise ValueError("probe_data does not fit model %r: %s" % (self.model.name, e)) from e
+            for index, layer_stats in enumerate(stats):
+                if layer_stats is None:
+                    raise _not_called(self._layers[index], self.model)
+                totals[index] = _add_stats(totals[index], layer_stats)
+                if with_gradients:
+                    gradient_totals[index] = _add_stats(gradient_totals[index], gradient_stats[index])
+        return (
+            [as_stats(t) for t in totals],
+            None if gradient_totals is None else [as_stats(t) for t in gradient_totals],
+        )
 
     # -- writing --------------------------------------------------------------
 
     def _write_update(self):
         if self.counts_during_training:
             stats, gradient_stats = self._accumulated(), None
-            self._accumulator.reset()
+            self._counter.reset()
         else:
             stats, gradient_stats = self._run_probe()
         self._batches_since_write = 0
@@ -524,37 +470,22 @@ class DeadReluMonitor(keras.callbacks.Callback):
         )
         if gradient_stats_per_layer is None:
             gradient_stats_per_layer = [None] * len(self._layers)
-        shares = []
-        with self._writer.as_default():
-            for order, (tag, layer, stats, gradient_stats) in enumerate(
-                zip(self._tags, self._layers, stats_per_layer, gradient_stats_per_layer)
-            ):
-                summary.write_stats(
+        entries = []
+        for order, (tag, layer, stats, gradient_stats) in enumerate(
+            zip(self._tags, self._layers, stats_per_layer, gradient_stats_per_layer)
+        ):
+            entries.append(
+                (
                     tag,
-                    step=step,
-                    description="Outputs of layer `%s`, %s, %s." % (layer.name, _describe(layer), mode),
-                    order=order,
-                    **stats,
+                    order,
+                    stats,
+                    "Outputs of layer `%s`, %s, %s." % (layer.name, _describe(layer), mode),
+                    gradient_stats,
+                    "Gradients d(loss_i)/dz of layer `%s`, %s, with respect to its pre-activation z, "
+                    "%s (loss_i: the loss of probe example i)." % (layer.name, _describe(layer), mode),
                 )
-                if gradient_stats is not None:
-                    summary.write_stats(
-                        metadata.gradients_tag(tag),
-                        step=step,
-                        description=(
-                            "Gradients d(loss_i)/dz of layer `%s`, %s, with respect to its "
-                            "pre-activation z, %s (loss_i: the loss of probe example i)."
-                            % (layer.name, _describe(layer), mode)
-                        ),
-                        order=order,
-                        kind=metadata.KIND_GRADIENTS,
-                        **gradient_stats,
-                    )
-                record = metadata.Record(**stats)
-                dead, units = int(np.count_nonzero(record.dead)), record.units
-                share = dead / units if units else 0.0
-                tf.summary.scalar("deadrelu/%s/dead_fraction" % tag, share, step=step)
-                shares.append((tag, dead, units, share))
-        self._writer.flush()
+            )
+        shares = self._writer.write_step(step, entries)
         self._last_written_step = step
         self._check_thresholds(step, shares)
 

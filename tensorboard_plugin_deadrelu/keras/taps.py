@@ -26,12 +26,15 @@ def _patch_attribute(obj, name, value):
 
 
 class _LayerTap:
-    """Hands each monitored layer's output to a consumer while a trace is active.
+    """Hands each monitored layer's output to a consumer while a step runs or is traced.
 
-    Installing wraps each layer's ``call`` on the instance; the wrapper costs
-    nothing at run time because it only acts while a step function is being
-    traced inside :meth:`active`. A depth counter rather than a flag keeps it
-    right when MirroredStrategy traces replicas in interleaved threads.
+    The layers' ``call`` is wrapped on the instance only inside
+    :meth:`active` and restored when the block exits, however it exits, so a
+    ``fit()`` that raises leaves no wrapper behind. With TensorFlow and JAX
+    the block spans the trace of a step function (the compiled step keeps
+    the reductions, not the wrapper); with PyTorch it spans every eager
+    step. A depth counter rather than a flag keeps it right when
+    MirroredStrategy traces replicas in interleaved threads.
     """
 
     def __init__(self, layers):
@@ -41,20 +44,20 @@ class _LayerTap:
         self._lock = threading.Lock()
         self._restorers = []
 
-    def install(self):
-        self.uninstall()
+    def _install(self):
         for index, layer in enumerate(self.layers):
             self._restorers.append(_patch_attribute(layer, "call", self._tapped(index, layer.call)))
 
-    def uninstall(self):
+    def _uninstall(self):
         while self._restorers:
             self._restorers.pop()()
 
     def _tapped(self, index, original_call):
         def call(*args, **kwargs):
             outputs = original_call(*args, **kwargs)
-            if self._depth > 0 and self._consumer is not None:
-                self._consumer(index, outputs)
+            consumer = self._consumer
+            if consumer is not None:
+                consumer(index, outputs)
             return outputs
 
         return call
@@ -65,6 +68,8 @@ class _LayerTap:
         with self._lock:
             if self._depth and self._consumer is not consumer:
                 raise RuntimeError("a layer tap is already active with another consumer")
+            if not self._depth:
+                self._install()
             self._consumer = consumer
             self._depth += 1
         try:
@@ -72,3 +77,6 @@ class _LayerTap:
         finally:
             with self._lock:
                 self._depth -= 1
+                if not self._depth:
+                    self._consumer = None
+                    self._uninstall()

@@ -1,0 +1,102 @@
+"""Where the monitor's records go: an event file that is open only while it is written.
+
+:class:`MonitorWriter` writes, per record, one Dead ReLU record per layer, its
+gradient record when there is one, and the layer's ``dead_fraction`` scalar,
+through :class:`event_writer.RecordWriter` (TensorBoard's event format
+without TensorFlow, so the monitor writes the same way on every Keras
+backend). The event file behind it is opened in append mode for each batch of
+records and closed again, so that whatever way ``fit()`` ends, even by an
+exception Keras tells no callback about, everything written is on disk and no
+file is left open.
+"""
+
+import os
+import socket
+import time
+
+import numpy as np
+
+from tensorboard.compat.proto import event_pb2
+from tensorboard.summary.writer import record_writer
+
+from tensorboard_plugin_deadrelu import event_writer, metadata
+
+
+class _AppendingEventFile:
+    """An event file in ``log_dir`` that is opened, appended to and closed on every :meth:`flush`.
+
+    Named like TensorBoard's own event files (``events.out.tfevents.<time>.
+    <host>.<pid>.<n>``) so that TensorBoard reads it with the run's others.
+    """
+
+    _files_made = 0
+
+    def __init__(self, log_dir):
+        self.log_dir = log_dir
+        _AppendingEventFile._files_made += 1
+        self.path = os.path.join(
+            log_dir,
+            "events.out.tfevents.%010d.%s.%s.%d.deadrelu"
+            % (time.time(), socket.gethostname(), os.getpid(), _AppendingEventFile._files_made),
+        )
+        self._pending = [event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2").SerializeToString()]
+
+    def add_event(self, event):
+        self._pending.append(event.SerializeToString())
+
+    def flush(self):
+        if not self._pending:
+            return
+        if "://" in self.log_dir:
+            from tensorboard.compat import tf as tb_tf  # remote file systems, as TensorBoard reaches them
+
+            tb_tf.io.gfile.makedirs(self.log_dir)
+            opened = tb_tf.io.gfile.GFile(self.path, "ab")
+        else:
+            os.makedirs(self.log_dir, exist_ok=True)
+            opened = open(self.path, "ab")
+        with opened as f:
+            records = record_writer.RecordWriter(f)
+            for data in self._pending:
+                records.write(data)
+        self._pending = []
+
+    def get_logdir(self):
+        return self.log_dir
+
+
+class MonitorWriter:
+    """Writes the monitor's records of one step into a run folder, flushed and closed after each step."""
+
+    def __init__(self, run_dir):
+        self.run_dir = run_dir
+        self._writer = event_writer.RecordWriter(writer=_AppendingEventFile(run_dir))
+
+    def write_step(self, step, layers):
+        """Writes one step's records and returns per layer ``(tag, dead, units, share)``.
+
+        ``layers`` holds per monitored layer ``(tag, order, stats, description,
+        gradient_stats, gradient_description)``; ``gradient_stats`` may be None.
+        """
+        shares = []
+        for tag, order, stats, description, gradient_stats, gradient_description in layers:
+            self._writer.write_record(tag, step, **stats, order=order, description=description)
+            if gradient_stats is not None:
+                self._writer.write_record(
+                    tag, step, **gradient_stats, kind=metadata.KIND_GRADIENTS, order=order,
+                    description=gradient_description,
+                )
+            dead, units = self._writer.write_dead_fraction(tag, step, **stats)
+            shares.append((tag, dead, units, dead / units if units else 0.0))
+        self._writer.flush()
+        return shares
+
+
+def as_stats(sums):
+    """Sums from a counter or a probe as the keyword arguments of a record (numpy, exact ints)."""
+    return {
+        "count": int(sums["count"]),
+        "zeros": np.asarray(sums["zeros"], np.int64),
+        "abs_sum": np.asarray(sums["abs_sum"], np.float64),
+        "nonfinite": np.asarray(sums["nonfinite"], np.int64),
+    }
