@@ -18,12 +18,21 @@ setuptools.setup(
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.9",
-    packages=["tensorboard_plugin_deadrelu", "tensorboard_plugin_deadrelu.keras", "tensorboard_plugin_deadrelu.frontend"],
+    packages=[
+        "tensorboard_plugin_deadrelu",
+        "tensorboard_plugin_deadrelu.keras",
+        "tensorboard_plugin_deadrelu.torch",
+        "tensorboard_plugin_deadrelu.frontend",
+    ],
     package_dir={"tensorboard_plugin_deadrelu.frontend": "frontend"},
     package_data={"tensorboard_plugin_deadrelu.frontend": ["*.js", "*.css", "*.html"]},
     install_requires=["tensorboard>=2.12", "numpy>=1.21", "werkzeug>=1.0"],
     extras_require={
         "tf": ["tensorflow>=2.12", "keras>=3"],
+        # The native PyTorch monitor; Keras 3 on the torch backend needs keras too.
+        "torch": ["torch>=2.1"],
+        # JAX/Flax loops write through the numpy twin; Keras 3 on the JAX backend needs keras too.
+        "jax": ["jax>=0.4.20", "jaxlib>=0.4.20"],
         "test": ["pytest>=7", "playwright>=1.40"],
     },
     entry_points={
