@@ -219,11 +219,12 @@ def gradient_columns(gradients):
             "mean_abs_gradient_end": math.nan,
             "min_unit_mean_abs_gradient_end": math.nan,
         }
-    # "Exactly zero on every probe input": the dead definition applied to the gradient record.
-    zero = analysis.dead_mask(gradients.count, gradients.zeros)
+    # The overview's gradient summary: units with an exactly-zero gradient on every probe
+    # input (the dead rule applied to the gradient record) and the layer's mean |gradient|.
+    summary = analysis.summarize_gradients(gradients)
+    zero, layer_means, units = summary.zero, summary.mean_abs, gradients.units
     # Per step and unit: the unit's mean |gradient| over the probe (NaN if none was finite).
     unit_means = analysis.mean_abs(gradients.count, gradients.abs_sum, gradients.nonfinite)
-    layer_means = analysis.layer_mean_abs(gradients.count, gradients.abs_sum, gradients.nonfinite)
     steps = list(gradients.steps)
 
     def at_step(step):
@@ -232,10 +233,10 @@ def gradient_columns(gradients):
     return {
         "mean_abs_gradient_epoch1": at_step(1),
         "mean_abs_gradient_epoch5": at_step(5),
-        "zero_gradient_step0": int(zero[0].sum()),
-        "zero_gradient_end": int(zero[-1].sum()),
-        "zero_gradient_share_step0": float(zero[0].mean()),
-        "zero_gradient_share_end": float(zero[-1].mean()),
+        "zero_gradient_step0": int(zero[0]),
+        "zero_gradient_end": int(zero[-1]),
+        "zero_gradient_share_step0": zero[0] / units,
+        "zero_gradient_share_end": zero[-1] / units,
         "mean_abs_gradient_step0": float(layer_means[0]),
         "mean_abs_gradient_end": float(layer_means[-1]),
         "min_unit_mean_abs_gradient_end": _finite_min(unit_means[-1]),
@@ -257,7 +258,9 @@ def layer_rows(run, run_dir):
 
     rows = []
     for activations, gradients in layers:
-        dead = analysis.dead_mask(activations.count, activations.zeros)
+        # The same per-layer summary as the tab's overview and `deadrelu report`.
+        summary = analysis.summarize_layer(activations)
+        dead, units = summary.dead, activations.units
         final_count = activations.count[-1]
         row = {
             "run": run,
@@ -265,11 +268,11 @@ def layer_rows(run, run_dir):
             "units": activations.units,
             "final_loss": last("epoch_loss"),
             "final_val_loss": last("epoch_val_loss"),
-            "dead_step0": int(dead[0].sum()),
-            "dead_end": int(dead[-1].sum()),
-            "dead_share_step0": float(dead[0].mean()),
-            "dead_share_end": float(dead[-1].mean()),
-            "first_dead_epoch": analysis.first_fully_dead_step(activations.steps, dead),
+            "dead_step0": int(dead[0]),
+            "dead_end": int(dead[-1]),
+            "dead_share_step0": dead[0] / units,
+            "dead_share_end": dead[-1] / units,
+            "first_dead_epoch": summary.first_fully_dead_step,
             "max_zero_share_end": float((activations.zeros[-1] / final_count).max()),
             "min_dormant_score_end": float(
                 np.nanmin(

@@ -137,6 +137,9 @@ def train_variant(variant, settings, run_dir, position=1, total=1, out=sys.stdou
     model, hidden = models.build_model(variant, settings["learning_rate"])
     monitor = DeadReluMonitor(
         run_dir,
+        # The variant's folder is its run (not its "train" subfolder): the
+        # loss scalars go beside the records either way (see below).
+        run=None,
         # Named explicitly: tanh, sigmoid, leaky ReLU and SELU are not found
         # by the monitor's ReLU-family search.
         layers=hidden,

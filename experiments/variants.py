@@ -99,7 +99,7 @@ class Scale:
 # The article's sizes: 200,000 rows of 4 features, and its plots' 25 epochs.
 FULL = Scale(samples=200_000, epochs=25, batch_size=64, seeds=8)
 # The README's demo: every variant in a few minutes on 2 CPU cores.
-QUICK = Scale(samples=20_000, epochs=5, batch_size=64, seeds=16)
+QUICK = Scale(samples=20_000, epochs=5, batch_size=64, seeds=10)
 
 VARIANTS = (
     Variant(
@@ -126,6 +126,13 @@ VARIANTS = (
         "activations", "selu", "SELU with lecun_normal and AlphaDropout(0.1) instead of ReLU",
         activation="selu", kernel_initializer="lecun_normal", alpha_dropout=0.1,
     ),
+    # The article swaps the activation of its one-layer net; ours above are three layers.
+    Variant("activations_one_unit", "tanh", "tanh on the one-unit net", units=ONE_UNIT, activation="tanh"),
+    Variant("activations_one_unit", "sigmoid", "sigmoid on the one-unit net", units=ONE_UNIT, activation="sigmoid"),
+    Variant(
+        "activations_one_unit", "leaky_relu", "leaky ReLU (slope 0.2) on the one-unit net",
+        units=ONE_UNIT, activation="leaky_relu",
+    ),
     Variant("remedies", "more_data", "Five times the data", data_factor=5),
     Variant("remedies", "dropout", "Dropout(0.2) after every hidden layer", dropout=0.2),
     # The article's base is 25 epochs (its plots); more is twice that.
@@ -137,6 +144,10 @@ VARIANTS = (
     Variant(
         "selu", "one_unit", "The article's SELU net (lecun_normal, AlphaDropout(0.1)) on the one-unit net",
         units=ONE_UNIT, activation="selu", kernel_initializer="lecun_normal", alpha_dropout=0.1,
+    ),
+    Variant(
+        "selu", "one_unit_no_alpha_dropout", "SELU with lecun_normal, without AlphaDropout, on the one-unit net",
+        units=ONE_UNIT, activation="selu", kernel_initializer="lecun_normal",
     ),
     Variant(
         "selu", "no_alpha_dropout", "SELU with lecun_normal, without AlphaDropout",
