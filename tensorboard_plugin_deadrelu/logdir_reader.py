@@ -23,7 +23,9 @@ It follows TensorBoard's rules, so the report and the tab agree:
   listed in :attr:`RunContents.damaged_files`.
 
 Event files are parsed with TensorBoard's pure-Python TFRecord reader (its
-TensorFlow stub), so TensorFlow is never needed. On large logdirs, when
+TensorFlow stub), so TensorFlow is never needed. Remote logdirs (``gs://``,
+``s3://``, any fsspec protocol) are read through TensorBoard's own file layer,
+as TensorBoard reads them. On large logdirs, when
 TensorFlow happens to be installed, TensorBoard's own loader with TensorFlow's
 C++ reader is used instead: checking the records' CRC32C checksums in Python
 costs more than importing TensorFlow once there is enough data.
@@ -105,24 +107,84 @@ def is_event_file(name):
     return "tfevents" in name and not name.endswith(".profile-empty")
 
 
+def is_url(path):
+    """Whether ``path`` names a remote (or otherwise non-local) location, e.g. ``gs://bucket/logs``."""
+    return "://" in str(path)
+
+
+def _remote_filesystem(url):
+    """``(gfile, reader)`` for a URL: the gfile module TensorBoard would read it
+    with, and the TFRecord reader that goes with it.
+
+    TensorBoard's TensorFlow stub reads ``s3://`` and every protocol fsspec
+    knows (``gs://`` with gcsfs, ``memory://``, ...); other schemes need
+    TensorFlow's own file systems, as TensorBoard then uses them.
+    """
+    from tensorboard.compat.tensorflow_stub.io import gfile as stub_gfile
+
+    try:
+        stub_gfile.get_filesystem(url)
+        return stub_gfile, "python"
+    except (ValueError, ImportError) as stub_error:
+        if importlib.util.find_spec("tensorflow") is None:
+            raise LogdirError("cannot read %s: %s (TensorFlow's file systems are not installed either)" % (url, stub_error)) from None
+    import tensorflow as tf  # only for schemes the stub cannot read
+
+    return tf.io.gfile, "tensorflow"
+
+
+def file_size(path):
+    """Size in bytes of a local or remote file."""
+    if not is_url(path):
+        return os.path.getsize(path)
+    gfile, _ = _remote_filesystem(path)
+    return gfile.stat(path).length
+
+
 def find_runs(logdir):
     """Returns ``{run: [event file paths in name order]}`` for every run under ``logdir``.
+
+    ``logdir`` is a local folder or a URL TensorBoard reads (``gs://``,
+    ``s3://``, any fsspec protocol); runs come in natural name order
+    (``run_2`` before ``run_10``), as the tab shows them.
 
     Raises:
       LogdirError: ``logdir`` does not exist or is not a directory.
     """
-    if not os.path.exists(logdir):
+    if is_url(logdir):
+        gfile, _ = _remote_filesystem(logdir)
+        exists, isdir, walk, join = gfile.exists, gfile.isdir, gfile.walk, _url_join
+    else:
+        exists, isdir, walk, join = os.path.exists, os.path.isdir, os.walk, os.path.join
+    if not exists(logdir):
         raise LogdirError("logdir %s does not exist" % logdir)
-    if not os.path.isdir(logdir):
+    if not isdir(logdir):
         raise LogdirError("logdir %s is not a directory" % logdir)
+    root = str(logdir).rstrip("/") if is_url(logdir) else logdir
     runs = {}
-    for directory, subdirectories, files in os.walk(logdir):
-        subdirectories.sort()
+    for directory, subdirectories, files in walk(root):
         event_files = sorted(f for f in files if is_event_file(f))
         if event_files:
-            run = os.path.relpath(directory, logdir)
-            runs[run] = [os.path.join(directory, f) for f in event_files]
-    return dict(sorted(runs.items()))
+            runs[_relative_run(directory, root)] = [join(directory, f) for f in event_files]
+    return {run: runs[run] for run in sorted(runs, key=series_lib.natural_key)}
+
+
+def _url_join(directory, name):
+    return str(directory).rstrip("/") + "/" + name
+
+
+def _relative_run(directory, root):
+    if not is_url(root):
+        return os.path.relpath(directory, root)
+    # fsspec may hand back directories without the protocol prefix.
+    directory = str(directory).rstrip("/")
+    root_path = root.split("://", 1)[1]
+    for prefix in (root, root_path, "/" + root_path.lstrip("/")):
+        if directory == prefix:
+            return "."
+        if directory.startswith(prefix + "/"):
+            return directory[len(prefix) + 1 :]
+    return directory
 
 
 def choose_reader(runs, reader="auto"):
@@ -132,15 +194,19 @@ def choose_reader(runs, reader="auto"):
       runs: As returned by :func:`find_runs`.
       reader: ``"auto"`` (TensorFlow's reader only for logdirs of at least
         :data:`TENSORFLOW_READER_MIN_BYTES` and only when TensorFlow is
-        installed), ``"python"`` or ``"tensorflow"``.
+        installed; for a URL, the reader of the file system that reads it),
+        ``"python"`` or ``"tensorflow"``.
     """
     if reader not in READERS:
         raise ValueError("reader must be one of %r, got %r" % (READERS, reader))
     if reader != "auto":
         return reader
+    paths = [p for paths in runs.values() for p in paths]
+    if paths and is_url(paths[0]):
+        return _remote_filesystem(paths[0])[1]
     if importlib.util.find_spec("tensorflow") is None:
         return "python"
-    total = sum(os.path.getsize(p) for paths in runs.values() for p in paths)
+    total = sum(file_size(p) for p in paths)
     return "tensorflow" if total >= TENSORFLOW_READER_MIN_BYTES else "python"
 
 
@@ -156,7 +222,7 @@ def read_run(run, paths, reader="python"):
     accumulator = _RunAccumulator(contents)
     for path in paths:
         contents.files += 1
-        contents.bytes += os.path.getsize(path)
+        contents.bytes += file_size(path)
         for raw in _serialized_events(path, reader, contents.damaged_files):
             contents.events += 1
             try:
@@ -177,7 +243,7 @@ def read_logdir(logdir, reader="auto"):
     advances, so the memory held is that of the largest run.
 
     Args:
-      logdir: A local directory.
+      logdir: A local directory or a URL (see :func:`find_runs`).
       reader: Which TFRecord reader to use; see :func:`choose_reader`.
 
     Raises:
@@ -314,7 +380,7 @@ def _serialized_events_tensorflow(path, damaged_files):
     for raw in event_file_loader.RawEventFileLoader(path).Load():
         consumed += len(raw) + _RECORD_FRAMING_BYTES
         yield raw
-    size = os.path.getsize(path)
+    size = file_size(path)
     if consumed < size:
         damaged_files.append(
             DamagedFile(path, "the last %d bytes are truncated or fail their checksum" % (size - consumed))

@@ -26,7 +26,6 @@ Run it as ``deadrelu report LOGDIR`` or
 import argparse
 import concurrent.futures
 import json
-import math
 import multiprocessing
 import os
 import sys
@@ -35,8 +34,6 @@ import time
 from tensorboard_plugin_deadrelu import analysis
 from tensorboard_plugin_deadrelu import logdir_reader
 from tensorboard_plugin_deadrelu import metadata
-
-DEFAULT_TAU = 0.025
 
 # Bump when a field of the JSON report changes meaning or disappears.
 JSON_SCHEMA_VERSION = 1
@@ -67,12 +64,10 @@ def summarize_series(series, tau):
       A JSON-ready dict; see :func:`build_report` for the fields.
     """
     units = series.units
-    dead = analysis.dead_mask(series.count, series.zeros)
-    dead_now = int(dead[-1].sum())
-    dead_at_first = int(dead[0].sum())
-    dormant_now = int(
-        analysis.dormant_counts(series.count[-1:], series.abs_sum[-1:], series.nonfinite[-1:], tau)[0]
-    )
+    summary = analysis.summarize_layer(series, tau=tau)
+    dead_now = int(summary.dead[-1])
+    dead_at_first = int(summary.dead[0])
+    dormant_now = int(summary.dormant[-1])
     return {
         "run": series.run,
         "layer": series.tag,
@@ -85,7 +80,7 @@ def summarize_series(series, tau):
         "dead_now_share": _share(dead_now, units),
         "dead_at_first_step": dead_at_first,
         "dead_at_first_step_share": _share(dead_at_first, units),
-        "first_fully_dead_step": analysis.first_fully_dead_step(series.steps, dead),
+        "first_fully_dead_step": summary.first_fully_dead_step,
         "dormant_now": dormant_now,
         "dormant_now_share": _share(dormant_now, units),
         "skipped_records": len(series.skipped),
@@ -102,7 +97,7 @@ def summarize_gradients(series):
     """
     if series is None:
         return {"zero_gradient_now": None, "zero_gradient_now_share": None}
-    zero_now = int(analysis.dead_mask(series.count[-1:], series.zeros[-1:])[0].sum())
+    zero_now = int(analysis.summarize_gradients(series).zero[-1])
     return {"zero_gradient_now": zero_now, "zero_gradient_now_share": _share(zero_now, series.units)}
 
 
@@ -154,17 +149,23 @@ def choose_jobs(runs, reader, jobs=None):
         if jobs < 1:
             raise ValueError("jobs must be >= 1, got %r" % (jobs,))
         return min(jobs, max(len(runs), 1))
-    total = sum(os.path.getsize(p) for paths in runs.values() for p in paths)
+    paths = [p for paths in runs.values() for p in paths]
+    if paths and logdir_reader.is_url(paths[0]):
+        # A worker process would open its own connection per run (and cannot
+        # see an in-memory file system): read remote logdirs in this process.
+        return 1
+    total = sum(logdir_reader.file_size(p) for p in paths)
     if total < PARALLEL_MIN_BYTES[reader]:
         return 1
     return max(1, min(os.cpu_count() or 1, len(runs)))
 
 
-def build_report(logdir, tau=DEFAULT_TAU, fail_above=None, reader="auto", jobs=None):
+def build_report(logdir, tau=analysis.DEFAULT_TAU, fail_above=None, reader="auto", jobs=None):
     """Reads ``logdir`` and returns the report as a JSON-ready dict.
 
     Args:
-      logdir: A local folder, as given to ``tensorboard --logdir``.
+      logdir: A local folder or a URL (``gs://``, ``s3://``, any fsspec
+        protocol), as given to ``tensorboard --logdir``.
       tau: Dormant threshold (``>= 0``) on the τ-dormant score.
       fail_above: Optional fraction in [0, 1]; layers whose dead share at their
         latest step exceeds it are listed in ``failing_layers``.
@@ -176,8 +177,9 @@ def build_report(logdir, tau=DEFAULT_TAU, fail_above=None, reader="auto", jobs=N
 
     * ``schema_version`` (int), ``logdir`` (str), ``tau`` (float),
       ``fail_above`` (float or null);
-    * ``layers``: one object per (run, layer), runs in name order, layers in
-      model order (then by name):
+    * ``layers``: one object per (run, layer), runs in natural name order
+      (``run_2`` before ``run_10``), layers in model order (then naturally
+      by name, as in the tab):
       ``run``, ``layer`` (the tag), ``order`` (int or null), ``units``,
       ``steps`` (how many were read), ``first_step``, ``latest_step``,
       ``dead_now`` / ``dead_now_share`` (units dead at ``latest_step``, and
@@ -206,8 +208,9 @@ def build_report(logdir, tau=DEFAULT_TAU, fail_above=None, reader="auto", jobs=N
       ValueError: an argument is out of range; the message names it.
     """
     started = time.perf_counter()
-    if not (isinstance(tau, (int, float)) and math.isfinite(tau) and tau >= 0):
+    if not isinstance(tau, (int, float)):
         raise ValueError("tau must be a finite number >= 0, got %r" % (tau,))
+    tau = analysis.check_tau(tau)
     if fail_above is not None and not (isinstance(fail_above, (int, float)) and 0 <= fail_above <= 1):
         raise ValueError("fail_above must be None or a number in [0, 1], got %r" % (fail_above,))
     try:
@@ -369,12 +372,9 @@ def _fraction(text):
 
 def _tau(text):
     try:
-        value = float(text)
+        return analysis.check_tau(text)
     except ValueError:
-        raise argparse.ArgumentTypeError("must be a number >= 0, got %r" % text) from None
-    if not (value >= 0.0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError("must be a finite number >= 0, got %r" % text)
-    return value
+        raise argparse.ArgumentTypeError("must be a finite number >= 0, got %r" % text) from None
 
 
 def _jobs(text):
@@ -411,7 +411,7 @@ def make_parser():
     )
     report.add_argument("logdir", metavar="LOGDIR", help="the folder given to tensorboard --logdir")
     report.add_argument(
-        "--tau", type=_tau, default=DEFAULT_TAU,
+        "--tau", type=_tau, default=analysis.DEFAULT_TAU,
         help="dormant threshold on the score mean|a_u| / layer mean of mean|a| (default %(default)s)",
     )
     report.add_argument("--json", action="store_true", help="print one JSON object instead of a table")

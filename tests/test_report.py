@@ -523,3 +523,51 @@ def test_layers_without_gradients_have_null_gradient_fields(logdir):
     out = io.StringIO()
     report.main(["report", logdir], stdout=out, stderr=io.StringIO())
     assert "zero gradient" not in out.getvalue()
+
+
+def test_runs_and_layers_in_the_one_natural_model_order(tmp_path):
+    rows = [(0, stats(4, [4, 0], [0.0, 1.0], [0, 0]))]
+    for run in ("run_10", "run_2"):
+        for tag in ("dense_10", "dense_2", "dense_1"):
+            write_records(str(tmp_path / run), tag, rows)
+    code, out, _ = run_main("report", str(tmp_path), "--json")
+    assert code == 0
+    order = [(layer["run"], layer["layer"]) for layer in json.loads(out)["layers"]]
+    assert order == [(run, tag) for run in ("run_2", "run_10") for tag in ("dense_1", "dense_2", "dense_10")]
+
+
+def copy_to_memory_filesystem(local_dir, url):
+    """Copies a local logdir into fsspec's in-memory file system under ``url``."""
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    for folder, _, files in os.walk(local_dir):
+        for name in files:
+            relative = os.path.relpath(os.path.join(folder, name), local_dir).replace(os.sep, "/")
+            with open(os.path.join(folder, name), "rb") as source, fs.open(url + "/" + relative, "wb") as target:
+                target.write(source.read())
+    return fs
+
+
+def test_remote_logdir_is_read_through_tensorboards_file_layer(logdir):
+    """A non-local URL, offline: fsspec's memory:// file system, which TensorBoard's gfile reads."""
+    pytest.importorskip("fsspec")
+    url = "memory://bucket/logs"
+    fs = copy_to_memory_filesystem(logdir, url)
+    try:
+        assert list(logdir_reader.find_runs(url)) == ["relu", "sub/selu"]
+        code, out, err = run_main("report", url, "--json")
+        assert code == 0, err
+        remote = json.loads(out)
+        local = json.loads(run_main("report", logdir, "--json")[1])
+        for layer in local["layers"]:
+            layer["run"] = layer["run"].replace(os.sep, "/")
+        drop = ("seconds",)
+        assert [subset(layer) for layer in remote["layers"]] == [subset(layer) for layer in local["layers"]]
+        assert remote["totals"]["bytes"] == local["totals"]["bytes"] > 0
+        assert {k: v for k, v in remote["totals"].items() if k not in drop} == {
+            k: v for k, v in local["totals"].items() if k not in drop
+        }
+        assert run_main("report", "memory://bucket/nothing-here")[0] == 2
+    finally:
+        fs.rm("/bucket", recursive=True)
