@@ -457,7 +457,7 @@ def test_build_report_rejects_bad_arguments_by_name(logdir, kwargs, named):
 def test_report_on_a_log_written_by_tensorflow(tmp_path):
     """Records from the TF summary op (TF's C++ writer, a conv layer's channels as
     units) give the counts a plain loop over the activations gives."""
-    import tensorflow as tf
+    tf = pytest.importorskip("tensorflow")
 
     from tensorboard_plugin_deadrelu import summary as summary_ops
 

@@ -1,7 +1,8 @@
 """End to end: real ``tensorboard`` processes, the installed entry point, both loaders.
 
-Four servers start in parallel over one logdir (a run of 300 epochs x 3 layers
-and a run whose event file ends in the middle of a record): ``--load_fast=true``
+Four servers start in parallel over one logdir (a run of 300 epochs x 3 layers,
+a run whose event file ends in the middle of a record, and a resumed job whose
+second event file restarts below the first's last step): ``--load_fast=true``
 and ``false`` with the plugin's default sampling, and both with an explicit
 ``--samples_per_plugin deadrelu=50``.
 """
@@ -16,7 +17,7 @@ import urllib.request
 import numpy as np
 import pytest
 
-from tensorboard_plugin_deadrelu import encoding, loader
+from tensorboard_plugin_deadrelu import encoding, loader, report
 from tests import eventfiles, tensorboard_process
 
 EPOCHS = 300
@@ -29,6 +30,14 @@ SERVERS = {
     "fast50": ["--load_fast=true", "--samples_per_plugin=deadrelu=50"],
     "slow50": ["--load_fast=false", "--samples_per_plugin=deadrelu=50"],
 }
+
+
+RESUMED_UNITS = 16
+
+
+def resumed_stats():
+    """The resumed job's records: every unit of the layer dead."""
+    return {"count": 16, "zeros": np.full(RESUMED_UNITS, 16), "abs_sum": np.zeros(RESUMED_UNITS), "nonfinite": np.zeros(RESUMED_UNITS, np.int64)}
 
 
 def zeros_truth(epoch, units):
@@ -54,6 +63,12 @@ def logdir(tmp_path_factory):
     (root / "live").mkdir()
     live_path = root / "live" / os.path.basename(complete_path)
     live_path.write_bytes(complete[:-9])
+    # A resumed job: the first file reached step 40; the job restarted from a checkpoint of
+    # step 19 and its second file (written later) holds steps 20..29, every unit dead.
+    eventfiles.write_records(str(root / "resumed"), "relu", [(s, stats(s, RESUMED_UNITS)) for s in range(41)])
+    eventfiles.write_records(
+        str(root / "resumed"), "relu", [(s, resumed_stats()) for s in range(20, 30)], wall_time_offset=10_000
+    )
     return root, live_path, complete
 
 
@@ -110,11 +125,11 @@ def test_every_epoch_of_every_layer_comes_back(servers, name):
     base = servers[name]
     tags = get_json(base, "/data/plugin/deadrelu/tags")["net"]
     for tag, units in LAYERS.items():
-        assert tags[tag]["units"] == units
-        assert tags[tag]["steps"] == EPOCHS and tags[tag]["first_step"] == 0
-        assert tags[tag]["downsampled"] is False
+        assert tags[tag]["units"] == units and tags[tag]["last_step"] == EPOCHS - 1
+        assert tags[tag]["last_wall_time"] == 1_600_000_000.0 + EPOCHS - 1
         assert tags[tag]["sample_limit"] == loader.DEFAULT_SAMPLES_PER_TAG
         body = get_json(base, "/data/plugin/deadrelu/heatmap?run=net&tag=" + tag)
+        assert body["first_step"] == 0 and body["downsampled"] is False
         assert body["steps"] == list(range(EPOCHS))
         assert body["zeros"] == [zeros_truth(e, units).tolist() for e in range(EPOCHS)]
         assert body["abs_sum"] == [((16 - zeros_truth(e, units)) * 0.5).tolist() for e in range(EPOCHS)]
@@ -132,8 +147,10 @@ def test_every_epoch_of_every_layer_comes_back(servers, name):
 def test_explicit_samples_per_plugin_wins_and_is_reported(servers, name):
     tags = get_json(servers[name], "/data/plugin/deadrelu/tags")["net"]
     for tag in LAYERS:
-        assert tags[tag]["steps"] == 50 and tags[tag]["last_step"] == EPOCHS - 1
-        assert tags[tag]["sample_limit"] == 50 and tags[tag]["downsampled"] is True
+        assert tags[tag]["last_step"] == EPOCHS - 1 and tags[tag]["sample_limit"] == 50
+        body = get_json(servers[name], "/data/plugin/deadrelu/heatmap?run=net&tag=" + tag)
+        assert len(body["steps"]) == 50 and body["last_step"] == EPOCHS - 1
+        assert body["sample_limit"] == 50 and body["downsampled"] is True
 
 
 @pytest.mark.parametrize("name", ["fast", "slow"])
@@ -153,15 +170,31 @@ def test_errors_through_a_real_server(servers, name):
 def test_truncated_last_record_then_completed_while_serving(servers, logdir):
     _, live_path, complete = logdir
     for name in ("fast", "slow"):
-        tags = get_json(servers[name], "/data/plugin/deadrelu/tags")["live"]["relu"]
-        assert tags["steps"] == LIVE_STEPS - 1 and tags["skipped"] == 0
+        body = get_json(servers[name], "/data/plugin/deadrelu/heatmap?run=live&tag=relu")
+        assert len(body["steps"]) == LIVE_STEPS - 1 and body["skipped"] == []
     with open(live_path, "ab") as f:
         f.write(complete[-9:])
     for name in ("fast", "slow"):
         tensorboard_process.wait_until(
-            lambda: get_json(servers[name], "/data/plugin/deadrelu/tags")["live"]["relu"]["steps"] == LIVE_STEPS,
+            lambda: get_json(servers[name], "/data/plugin/deadrelu/tags")["live"]["relu"]["last_step"] == LIVE_STEPS - 1,
             "%s to show the completed record" % name,
             timeout=30,
         )
         body = get_json(servers[name], "/data/plugin/deadrelu/heatmap?run=live&tag=relu")
         assert body["zeros"][-1] == zeros_truth(LIVE_STEPS - 1, 2).tolist()
+
+
+@pytest.mark.parametrize("name", ["fast", "slow"])
+def test_resumed_job_the_later_file_wins_under_both_loaders_and_in_the_report(servers, logdir, name):
+    """First file: steps 0..40; second file: restarts at 20, stops at 29. The heatmap, the
+    overview and ``deadrelu report`` all say steps 0..29, 20..29 from the second file."""
+    base = servers[name]
+    body = get_json(base, "/data/plugin/deadrelu/heatmap?run=resumed&tag=relu")
+    assert body["steps"] == list(range(30)) and body["skipped"] == []
+    assert body["zeros"][:20] == [zeros_truth(s, RESUMED_UNITS).tolist() for s in range(20)]
+    assert body["zeros"][20:] == [[16] * RESUMED_UNITS] * 10
+    overview = get_json(base, "/data/plugin/deadrelu/overview?run=resumed")
+    (layer,) = overview["layers"]
+    assert layer["steps"] == list(range(30)) and layer["dead"][-1] == RESUMED_UNITS
+    reported = [l for l in report.build_report(str(logdir[0]))["layers"] if l["run"] == "resumed"]
+    assert [(l["latest_step"], l["dead_now"]) for l in reported] == [(29, RESUMED_UNITS)]
