@@ -19,7 +19,11 @@ variable (the :class:`summary.Accumulator`'s sums) under
 ``MultiWorkerMirroredStrategy`` is itself the cross-worker all-reduce.
 
 PyTorch (``torch.distributed``): the chief is rank 0 of the default process
-group.
+group; the sums of every rank are added up with one ``all_reduce`` per write.
+
+Frameworks that write through :mod:`event_writer` give a non-chief worker a
+:class:`Discard` sink: records are built (the dead shares that early-warning
+logic acts on are the same on every worker) and dropped.
 
 TensorFlow and PyTorch are imported lazily.
 """
@@ -29,6 +33,26 @@ def _tf():
     import tensorflow as tf
 
     return tf
+
+
+class Discard:
+    """An event sink (``add_event``, ``flush``) that drops every event: the writer of a non-chief worker.
+
+    Given to :class:`event_writer.RecordWriter` as its ``writer``, it makes a
+    writer that creates no file; ``get_logdir()`` still names the run.
+    """
+
+    def __init__(self, log_dir=None):
+        self._log_dir = log_dir
+
+    def add_event(self, event):
+        pass
+
+    def flush(self):
+        pass
+
+    def get_logdir(self):
+        return self._log_dir
 
 
 # --------------------------------------------------------------------------
@@ -100,3 +124,87 @@ def tf_sums_to_write(variable_groups):
     if strategy is None:
         return variable_groups, True
     return [tuple(v.read_value() for v in group) for group in variable_groups], tf_is_chief(strategy)
+
+
+# --------------------------------------------------------------------------
+# Keras 3
+
+
+def keras_is_chief(model):
+    """Whether this process writes the records of Keras ``model``'s training.
+
+    On the TensorFlow backend: the chief of the model's ``tf.distribute``
+    strategy (:func:`tf_is_chief`); on the torch backend: rank 0
+    (:func:`torch_is_chief`); on JAX: process 0 (``jax.process_index()``).
+    """
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        return tf_is_chief(model.distribute_strategy)
+    if backend == "torch":
+        return torch_is_chief()
+    if backend == "jax":
+        import jax
+
+        return jax.process_index() == 0
+    return True
+
+
+# --------------------------------------------------------------------------
+# PyTorch
+
+
+def torch_is_chief():
+    """Whether this PyTorch process writes: rank 0 of the default process group, or no process group."""
+    import torch.distributed as dist
+
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
+def torch_record_writer(log_dir=None, writer=None):
+    """``event_writer.RecordWriter(log_dir, writer=writer)`` on the chief; elsewhere one that creates no file.
+
+    Arguments are checked alike on every rank (a mistake raises everywhere).
+    """
+    from tensorboard_plugin_deadrelu import event_writer
+
+    if torch_is_chief() or (log_dir is None) == (writer is None):
+        return event_writer.RecordWriter(log_dir, writer=writer)
+    return event_writer.RecordWriter(writer=Discard(None if log_dir is None else str(log_dir)))
+
+
+def torch_sum_over_ranks(layers):
+    """Replaces the sums of ``layers`` by their sums over all ranks, with one ``all_reduce``.
+
+    Call it on every rank, in the same order (it is a collective); without a
+    process group (or with one rank) it does nothing.
+
+    Args:
+      layers: Objects with ``count`` (an int) and ``sums`` (a float64 tensor,
+        or None while the layer's width is unknown). Every rank must know the
+        same layers' widths: a module that ran on one rank runs on all under
+        ``DistributedDataParallel``.
+    """
+    import torch
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return
+    known = [layer for layer in layers if layer.sums is not None]
+    if not known:
+        return
+    device = known[0].sums.device
+    # float64 holds the counts exactly up to 2**53, like the sums themselves.
+    flat = torch.cat(
+        [torch.tensor([float(layer.count) for layer in known], dtype=torch.float64, device=device)]
+        + [layer.sums.reshape(-1).to(device) for layer in known]
+    )
+    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+    counts = flat[: len(known)].tolist()
+    offset = len(known)
+    for layer, count in zip(known, counts):
+        layer.count = int(count)
+        size = layer.sums.numel()
+        layer.sums.copy_(flat[offset : offset + size].reshape(layer.sums.shape))
+        offset += size

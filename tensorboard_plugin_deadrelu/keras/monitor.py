@@ -30,6 +30,7 @@ import weakref
 
 import keras
 
+from tensorboard_plugin_deadrelu import distributed
 from tensorboard_plugin_deadrelu.keras.counting import check_backend, make_counter
 from tensorboard_plugin_deadrelu.keras.gradients import _check_gradients_visible, _summed_loss
 from tensorboard_plugin_deadrelu.keras.layers import (
@@ -289,7 +290,7 @@ class DeadReluMonitor(keras.callbacks.Callback):
                     self._loss_source = loss_source
                     self._probe_function = None
         # A new event file per fit(), created with its first record.
-        self._writer = MonitorWriter(self.run_dir)
+        self._writer = MonitorWriter(self.run_dir, writes=distributed.keras_is_chief(model))
         # Written before the first batch (probe) or after it (counting), once
         # on_epoch_begin has told which epoch this fit() starts at.
         self._initial_record_pending = True

@@ -19,7 +19,7 @@ import numpy as np
 from tensorboard.compat.proto import event_pb2
 from tensorboard.summary.writer import record_writer
 
-from tensorboard_plugin_deadrelu import event_writer, metadata
+from tensorboard_plugin_deadrelu import distributed, event_writer, metadata
 
 
 class _AppendingEventFile:
@@ -68,9 +68,11 @@ class _AppendingEventFile:
 class MonitorWriter:
     """Writes the monitor's records of one step into a run folder, flushed and closed after each step."""
 
-    def __init__(self, run_dir):
+    def __init__(self, run_dir, writes=True):
         self.run_dir = run_dir
-        self._writer = event_writer.RecordWriter(writer=_AppendingEventFile(run_dir))
+        # A non-chief worker of a distributed job builds the records but writes none (distributed.py).
+        sink = _AppendingEventFile(run_dir) if writes else distributed.Discard(run_dir)
+        self._writer = event_writer.RecordWriter(writer=sink)
 
     def write_step(self, step, layers):
         """Writes one step's records and returns per layer ``(tag, dead, units, share)``.

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tensorboard_plugin_deadrelu import event_writer, metadata
+from tensorboard_plugin_deadrelu import distributed, event_writer, metadata
 from tensorboard_plugin_deadrelu.torch.gradients import CaptureGradient, summed_loss
 from tensorboard_plugin_deadrelu.torch.modules import (
     check_gradients_visible,
@@ -140,7 +140,7 @@ class DeadReluMonitor:
         self._units = {}  # tag -> width, once known
         self._probe_layers = None  # while probing: where the hooks count
         self._last_step = None
-        self._writer = event_writer.RecordWriter(log_dir, writer=writer)
+        self._writer = distributed.torch_record_writer(log_dir, writer=writer)  # rank 0 only
         self._handles = [
             module.register_forward_hook(self._counting_hook(index)) for index, module in enumerate(self._modules)
         ]
@@ -187,7 +187,9 @@ class DeadReluMonitor:
 
         Reads the sums back from the device once for all modules. Also
         writes a ``deadrelu/<tag>/dead_fraction`` scalar per module that saw
-        something.
+        something. Under ``torch.distributed`` (e.g. DistributedDataParallel)
+        call it on every rank: the sums of all ranks are added up (one
+        ``all_reduce``) and only rank 0 writes (see :mod:`distributed`).
 
         Args:
           step: int, greater than every step written before by this monitor.
@@ -196,6 +198,7 @@ class DeadReluMonitor:
           ``{tag: share of dead units}`` of the modules that saw something.
         """
         step = self._check_step(step)
+        distributed.torch_sum_over_ranks(self._layers)  # DDP: one all_reduce of every rank's sums
         stats = read_all(self._layers)
         for layer in self._layers:
             layer.reset()
