@@ -31,7 +31,7 @@ const PARALLEL_REQUESTS = 4;
  */
 const CELL_BUDGET = 6_000_000;
 /** How far below (and above) the window a panel starts loading. */
-const PRELOAD_MARGIN = "600px 0px";
+const PRELOAD_MARGIN = "400px 0px";
 
 export const DEFAULT_SETTINGS = Object.freeze({
   runs: null, // null: the first DEFAULT_RUN_COUNT runs
@@ -105,7 +105,9 @@ export class App {
     this.controlBar.append(views.controls(this.settings, (change) => this.changeSettings(change)), this.filterInput.element);
     this.filterInput.showError(this.filter.error);
     this.legendHolder.append(views.legend(this.settings));
-    this.observer = new IntersectionObserver((entries) => this.onIntersect(entries), { rootMargin: PRELOAD_MARGIN });
+    // root: document, not the implicit root: inside TensorBoard's iframe that is
+    // the top window's viewport, which the iframe clips, so rootMargin did nothing.
+    this.observer = new IntersectionObserver((entries) => this.onIntersect(entries), { root: document, rootMargin: PRELOAD_MARGIN });
     let resizeTimer = null;
     window.addEventListener("resize", () => {
       clearTimeout(resizeTimer);
@@ -342,7 +344,6 @@ export class App {
       panel.onScreen = entry.isIntersecting;
       panel.lastSeen = now;
       if (panel.onScreen) {
-        panel.mount();
         if (panel.dirty && panel.series) {
           panel.dirty = false;
           panel.draw(this.settings);
@@ -413,6 +414,7 @@ export class App {
     const version = dataVersion(phase === "gradients" ? panel.gradientInfo : panel.info);
     try {
       if (phase === "series") {
+        panel.mount();
         const series = await this.api.series(panel.run, panel.tag);
         if (panel.disposed) return;
         panel.mount();
