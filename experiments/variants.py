@@ -194,15 +194,17 @@ SEED_SWEEPS = {
 def seed_sweep(seeds, sweeps=None):
     """The variants of the seed sweeps: per sweep, the one-unit net at model seeds ``0..seeds-1``.
 
-    Runs are ``seeds/<sweep>/seed_<k>`` (``k`` zero-padded so that they sort
-    in order). ``sweeps``: names from :data:`SEED_SWEEPS` (default: all).
+    Runs are ``seeds/<sweep>/seed_<k>`` (``k`` zero-padded to at least two
+    digits, so that they sort in order and a sweep of 10 seeds extended to
+    30 in the same log folder keeps its first 10 runs). ``sweeps``: names
+    from :data:`SEED_SWEEPS` (default: all).
 
     Raises:
       ValueError: naming ``seeds`` when it is not a positive int.
     """
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ValueError("seeds must be a positive int, got %r" % (seeds,))
-    width = len(str(seeds - 1))
+    width = max(2, len(str(seeds - 1)))
     found = []
     for sweep, (question, kwargs) in SEED_SWEEPS.items():
         if sweeps is not None and sweep not in sweeps:

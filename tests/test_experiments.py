@@ -6,6 +6,7 @@ independently of the result table's reader (``logdir_reader``).
 """
 
 import csv
+import dataclasses
 import math
 import os
 import signal
@@ -292,7 +293,7 @@ def _sweep_line(logdir, records, scalars, sweep, seeds):
     died, stalled, stalled_alive, born_dead, died_seeds = 0, 0, 0, 0, []
     y_val = data.make_dataset(TINY.samples, variants.SEED, variants.SEED_SWEEPS[sweep][1].get("target", "article")).y_val
     for seed in range(seeds):
-        run = "seeds/%s/seed_%d" % (sweep, seed)
+        run = "seeds/%s/seed_%02d" % (sweep, seed)
         series = records[(run, "hidden_1")]
         born_dead += bool(series[0][1].zeros[0] == series[0][1].count)
         dead = bool(series[-1][1].zeros[0] == series[-1][1].count)
@@ -316,7 +317,7 @@ def test_seed_sweep_runs_the_one_unit_net_per_model_seed_on_the_same_data(tiny_l
     for sweep in variants.SEED_SWEEPS:
         initial = []
         for seed in range(TINY.seeds):
-            run = "seeds/%s/seed_%d" % (sweep, seed)
+            run = "seeds/%s/seed_%02d" % (sweep, seed)
             settings = results.read_settings(os.path.join(tiny_logdir, run))
             assert settings["model_seed"] == seed and settings["seed"] == variants.SEED
             assert settings["variant"]["units"] == [1]
@@ -329,9 +330,27 @@ def test_seed_sweep_runs_the_one_unit_net_per_model_seed_on_the_same_data(tiny_l
         (table_line,) = [x for x in markdown.splitlines() if x.startswith("| %s | %d |" % (sweep, TINY.seeds))]
         assert table_line.startswith(line)
         assert table_line.endswith(" %s |" % (", ".join(map(str, died_seeds)) or "none"))
-    # At this size the default one-unit net dies at both seeds (the records say so, above);
-    # a table that counted nothing would fail here.
-    assert _sweep_line(tiny_logdir, tiny_records, scalars, "default", TINY.seeds)[0] >= 1
+
+
+def test_sweep_summary_counts_died_stalled_and_alive_but_stalled():
+    # Five one-unit runs of the "negative" sweep: died and stalled (seed 0), born dead (1),
+    # alive but stalled (2), alive and fitting (3, 4).
+    cases = [(0, 0, 1, -0.001), (1, 1, 1, 0.0), (2, 0, 0, 0.049), (3, 0, 0, 0.05), (4, 0, 0, 0.99)]
+    rows, settings = [], {}
+    for seed, dead_step0, dead_end, r2 in cases:
+        variant = variants.seed_sweep(5, ["negative"])[seed]
+        settings[variant.run] = {"variant": dataclasses.asdict(variant)}
+        rows.append({"run": variant.run, "units": 1, "dead_step0": dead_step0, "dead_end": dead_end,
+                     "stalled": r2 < results.STALLED_R2})
+    (summary,) = results.sweep_summaries(rows, settings)
+    assert summary["sweep"] == "negative" and summary["runs"] == 5
+    assert (summary["born_dead"], summary["died"], summary["stalled"], summary["stalled_alive"]) == (1, 2, 3, 1)
+    assert summary["died_seeds"] == [0, 1]
+    # Wilson 95% for 2/5: p = 0.4, centre (0.4 + 0.38415) / 1.76830 = 0.44345,
+    # half width 1.96 * sqrt(0.048 + 0.038415) / 1.76830 = 0.32581.
+    assert summary["died_interval"] == (pytest.approx(0.11762, abs=1e-4), pytest.approx(0.76928, abs=1e-4))
+    line = results.format_sweep_table([summary]).splitlines()[2]
+    assert line == "| negative | 5 | 1 | 2/5 (40%) | 12%–77% | 3/5 (60%) | 23%–88% | 1 | 0, 1 |"
 
 
 def test_seeds_flag_makes_n_runs_of_the_chosen_sweep(tmp_path):
@@ -340,10 +359,10 @@ def test_seeds_flag_makes_n_runs_of_the_chosen_sweep(tmp_path):
     logdir = str(tmp_path / "logs")
     argv = ["--logdir", logdir, "--only", "seeds/negative", "--seeds", "3", "--samples", "200", "--epochs", "1"]
     assert cli.main(argv) == 0
-    assert sorted(os.listdir(os.path.join(logdir, "seeds", "negative"))) == ["seed_0", "seed_1", "seed_2"]
+    assert sorted(os.listdir(os.path.join(logdir, "seeds", "negative"))) == ["seed_00", "seed_01", "seed_02"]
     assert sorted(os.listdir(os.path.join(logdir, "seeds"))) == ["negative"]
     records = _read_records(logdir)
-    assert sorted(records) == [("seeds/negative/seed_%d" % k, tag) for k in range(3)
+    assert sorted(records) == [("seeds/negative/seed_%02d" % k, tag) for k in range(3)
                                for tag in ("hidden_1", "hidden_1/gradients")]
     for (run, tag), series in records.items():
         assert [step for step, _ in series] == [0, 1]
