@@ -12,8 +12,9 @@ four scenarios, each writing into its own folder of WORKDIR/logs:
 * ``probe``: DeadReluMonitor on a probe with targets (records and gradient
   records), 2 epochs;
 * ``stop``: counting with warn_above/stop_above below the share of dead units;
-* ``accumulator``: summary.Accumulator in a custom loop (strategy.run), with
-  a plain file writer on every worker, as a naive script would have.
+* ``accumulator``: summary.Accumulator in a custom loop (strategy.run),
+  written with distributed.tf_summary_writer, then once more with a plain
+  file writer into WORKDIR/own_writer_<task id> on every worker.
 
 Each worker then writes WORKDIR/report_<task id>.json (what it saw: batches
 run, warnings logged, Accumulator.write's result, its pid).
@@ -34,7 +35,7 @@ STRATEGY = tf.distribute.MultiWorkerMirroredStrategy()
 
 import keras  # noqa: E402
 
-from tensorboard_plugin_deadrelu import summary  # noqa: E402
+from tensorboard_plugin_deadrelu import distributed, summary  # noqa: E402
 from tensorboard_plugin_deadrelu.keras import DeadReluMonitor  # noqa: E402
 
 GLOBAL_BATCH = 16
@@ -123,8 +124,14 @@ def fit(weights, dataset, monitor):
     return batches.batches
 
 
-def accumulator_loop(inputs, logdir):
-    """The README's custom loop under the strategy: returns what Accumulator.write returned per epoch."""
+def accumulator_loop(inputs, logdir, own_dir):
+    """The README's custom loop under the strategy, for 3 epochs.
+
+    Epochs 1 and 2 are written with the README's writer into ``logdir``;
+    epoch 3 with a plain file writer into ``own_dir`` on every worker, as a
+    script that ignores who is the chief would. Returns what
+    Accumulator.write returned per epoch.
+    """
     k1, b1 = inputs["k1"], inputs["b1"]
     with STRATEGY.scope():
         accumulator = summary.Accumulator(units={"hidden": k1.shape[1]})
@@ -139,14 +146,15 @@ def accumulator_loop(inputs, logdir):
 
         STRATEGY.run(replica_step, args=(batch,))
 
-    writer = tf.summary.create_file_writer(logdir)  # on every worker: Accumulator.write decides
     written = []
-    with writer.as_default():
-        for epoch in range(EPOCHS):
-            for batch in dataset:
-                train_step(batch)
+    for epoch, writer in enumerate(
+        [distributed.tf_summary_writer(logdir, STRATEGY)] * EPOCHS + [tf.summary.create_file_writer(own_dir)]
+    ):
+        for batch in dataset:
+            train_step(batch)
+        with writer.as_default():
             written.append(bool(accumulator.write(step=epoch + 1)))
-    writer.close()
+        writer.flush()
     return written
 
 
@@ -169,7 +177,8 @@ def main():
     stop = DeadReluMonitor(os.path.join(logs, "stop"), warn_above=0.1, stop_above=0.1)
     report["stop_batches"] = fit(weights, dataset, stop)
     report["warnings"] = warnings.messages
-    report["accumulator_written"] = accumulator_loop(inputs, os.path.join(logs, "accumulator"))
+    own_dir = os.path.join(workdir, "own_writer_%d" % report["task_id"])
+    report["accumulator_written"] = accumulator_loop(inputs, os.path.join(logs, "accumulator"), own_dir)
     with open(os.path.join(workdir, "report_%d.json" % report["task_id"]), "w") as f:
         json.dump(report, f)
 

@@ -140,14 +140,19 @@ def test_stop_above_stops_every_worker_at_the_same_batch(job):
 
 def test_accumulator_writes_the_global_sums_on_the_chief_only(job):
     workdir, inputs, reports = job
-    assert reports[0]["accumulator_written"] == [True, True]
-    assert reports[1]["accumulator_written"] == [False, False]  # it read the sums, wrote nothing
+    assert reports[0]["accumulator_written"] == [True, True, True]
+    assert reports[1]["accumulator_written"] == [False, False, False]  # it read the sums, wrote nothing
     outputs, _ = forward(inputs, inputs["x"])
     logs = os.path.join(workdir, "logs")
     points = tensorboard_records(logs)[RUNS["accumulator"]]["hidden"]
     assert [step for step, _ in points] == [1, 2]
     for _, record in points:
         assert_record(record, outputs["hidden"])
-    # The other worker's own writer made an event file there, without a record in it.
-    (other_file,) = glob.glob(os.path.join(logs, "accumulator", "*.%d.*" % reports[1]["pid"]))
+    # distributed.tf_summary_writer made no file on the other worker.
+    (event_file,) = os.listdir(os.path.join(logs, RUNS["accumulator"]))
+    assert ".%d." % reports[0]["pid"] in event_file
+    # With a file writer of its own on each worker, only the chief's holds the record.
+    (((_, chief_record),),) = [s for s in eventfiles.read_records(os.path.join(workdir, "own_writer_0")).values()]
+    assert_record(chief_record, outputs["hidden"])
+    (other_file,) = glob.glob(os.path.join(workdir, "own_writer_1", "*tfevents*"))
     assert not [event for event in event_file_loader.EventFileLoader(other_file).Load() if event.summary.value]
