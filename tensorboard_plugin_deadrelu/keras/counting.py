@@ -170,8 +170,9 @@ class TorchCounter:
         return counting_train_function
 
     def result(self):
+        # Copies: on the CPU .numpy() shares memory with the tensors reset() zeroes.
         return [
-            None if sums is None else dict(zip(STAT_KEYS, (int(sums[0]),) + tuple(s.cpu().numpy() for s in sums[1:])))
+            None if sums is None else dict(zip(STAT_KEYS, (int(sums[0]),) + tuple(s.cpu().numpy().copy() for s in sums[1:])))
             for sums in self.sums
         ]
 
