@@ -10,7 +10,8 @@ DistributedDataParallel on its share of the data (a DistributedSampler), with
 two monitors on every rank: one given the DDP wrapper (WORKDIR/logs/wrapper),
 one given the inner module (WORKDIR/logs/inner). Each writes after every epoch
 (steps 1 and 2), then probes (step 3, with targets). Each rank then writes
-WORKDIR/report_<rank>.json: the rows it trained on and what write/probe returned.
+WORKDIR/report_<rank>.json: the rows it trained on, what write/probe returned
+and how many times torch.distributed.all_reduce was called.
 """
 
 import json
@@ -45,6 +46,19 @@ def build_model(inputs):
     return model
 
 
+def count_all_reduce_calls():
+    """Counts the ``torch.distributed.all_reduce`` calls from now on in the returned list's length."""
+    calls = []
+    all_reduce = dist.all_reduce
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return all_reduce(*args, **kwargs)
+
+    dist.all_reduce = counting
+    return calls
+
+
 def main():
     workdir = sys.argv[1]
     dist.init_process_group("gloo")
@@ -61,6 +75,7 @@ def main():
         "inner": DeadReluMonitor(model, os.path.join(logs, "inner")),
     }
     report = {"rank": rank, "pid": os.getpid(), "rows": [], "tags": monitors["wrapper"].tags, "shares": {}}
+    report["all_reduce_calls"] = count_all_reduce_calls()
     for epoch in range(EPOCHS):
         for rows, x, y in loader:
             report["rows"].append(rows.tolist())

@@ -69,6 +69,12 @@ def test_rank_0_alone_writes_each_step_once_straight_into_log_dir(job):
         assert [step for step, _ in series] == ([3] if tag.endswith("/gradients") else [1, 2, 3]), (run, tag)
 
 
+def test_one_all_reduce_per_write_none_per_step_or_probe(job):
+    _, _, reports = job
+    # Two monitors wrote twice each; DDP's own gradient reduction does not go through all_reduce.
+    assert len(reports[0]["all_reduce_calls"]) == len(reports[1]["all_reduce_calls"]) == 4
+
+
 def test_tags_are_the_inner_module_names_with_or_without_the_wrapper(job):
     _, _, reports = job
     assert reports[0]["tags"] == reports[1]["tags"] == list(LAYERS)  # no "module." prefix
