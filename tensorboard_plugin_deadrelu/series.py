@@ -144,19 +144,21 @@ def looks_downsampled(steps, sample_limit):
 class _Compact(collections.namedtuple("_Compact", "count zeros abs_sum nonfinite")):
     """A decoded record in the types it is stacked in; ``nonfinite`` None when all 0.
 
-    ``metadata.decode_record`` widens every sum to 64 bits; narrowing each
-    record at once keeps the peak memory of reading a long series near the
-    size of the result.
+    Narrowing each record at once (``metadata.decode_record`` would widen
+    every sum to 64 bits) keeps the peak memory of reading a long series near
+    the size of the result.
     """
 
 
-def _compact(record):
-    dtype = count_dtype_for(record.count)
+def _compact(value):
+    """Decodes a record tensor straight into the types it is stacked in."""
+    count, zeros, abs_sum, nonfinite = metadata.decode_fields(value)
+    dtype = count_dtype_for(count)
     return _Compact(
-        count=record.count,
-        zeros=record.zeros.astype(dtype),
-        abs_sum=record.abs_sum.astype(np.float32),
-        nonfinite=record.nonfinite.astype(dtype) if record.nonfinite.any() else None,
+        count=count,
+        zeros=zeros.astype(dtype),
+        abs_sum=abs_sum.astype(np.float32),
+        nonfinite=np.broadcast_to(nonfinite, zeros.shape).astype(dtype) if nonfinite.any() else None,
     )
 
 
@@ -227,11 +229,11 @@ def build_series(run, tag, time_series, data, sample_limit):
         # the raw and the decoded series at the same time.
         datum, data[index] = data[index], None
         try:
-            record = metadata.decode_record(datum.numpy)
+            record = _compact(datum.numpy)
         except metadata.RecordError as e:
             skipped.append(Skipped(int(datum.step), str(e)))
             continue
-        decoded.append((int(datum.step), float(datum.wall_time), _compact(record)))
+        decoded.append((int(datum.step), float(datum.wall_time), record))
     del data
 
     # A layer whose width changed between steps cannot share one heatmap; the

@@ -161,3 +161,32 @@ def test_record_dead_is_exact_beyond_2_to_the_32():
     count = 16_000_000_000
     record = metadata.decode_record(metadata.encode_record(count, np.array([count, count - 1, 0]), np.zeros(3), np.zeros(3)))
     assert record.dead.tolist() == [True, False, False]
+
+
+@pytest.mark.parametrize(
+    "part",
+    [
+        np.asarray(7, np.int64),
+        np.asarray(3_000_000_000, np.int64),
+        np.asarray(0, np.int32),
+        np.array([0, 5, 2**31 - 1], np.int32),
+        np.array([0, 2**40], np.int64),
+        np.array([0.5, -0.0, 3e38], np.float32),
+        np.array([], np.int32),
+        np.array([1, 2], np.uint16),
+    ],
+    ids=repr,
+)
+def test_record_fields_decode_as_tensorboards_make_ndarray_does(part):
+    """The fast path that reads packed content and scalar fields directly gives
+    make_ndarray's values and dtype, for every layout a record field comes in."""
+    protos = [tensor_util.make_tensor_proto(part)]
+    if part.ndim == 0:
+        # How TensorFlow's own writer lays out a scalar: packed content, not a typed field.
+        packed = tensor_pb2.TensorProto(dtype=protos[0].dtype, tensor_content=part.tobytes())
+        protos.append(packed)
+    for proto in protos:
+        expected = tensor_util.make_ndarray(proto)
+        got = metadata._field_array(proto.SerializeToString())
+        assert got.dtype == expected.dtype and got.shape == expected.shape
+        np.testing.assert_array_equal(got, expected)
