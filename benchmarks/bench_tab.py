@@ -16,10 +16,27 @@ prints, per load:
   the gradient heatmap's first draw (after the activation heatmap; its data
   loads after it) and its redraw when switching the gradient colouring.
 
+With ``--scale DIR`` (the folder ``make_scale_logdirs.py`` wrote; its five
+ResNet-50 runs, 49 layers x 22,720 units x 101 epochs each), it measures the tab
+at the size of a real network instead, every run selected, per load:
+
+* open tab -> whole-network view drawn (the first load after TensorBoard has
+  loaded the logdir is cold for the plugin's caches; the later ones are warm),
+  and the tab's own part of it (render() -> drawn);
+* canvases and drawn panels in the page before scrolling, and the page height;
+* scrolling to the bottom one window at a time, waiting at each for the panels
+  on screen to be drawn: total time and panels drawn;
+* the page's JS memory (CDP, after a forced GC: V8 heap plus typed arrays'
+  backing stores; it includes TensorBoard's own UI)
+  after the view is drawn, after scrolling to the bottom, and after selecting no
+  run (which must fall back to about the first).
+
 Run: python benchmarks/bench_tab.py [--units 4096] [--steps 1000] [--repeats 3] [--gradients]
+     python benchmarks/bench_tab.py --scale /tmp/scale [--repeats 3]
 """
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -137,13 +154,105 @@ def measure(url, args):
         print("  %-44s %7.1f ms  (%.1f .. %.1f)" % (name, statistics.median(values), min(values), max(values)))
 
 
+def heap_mb(page):
+    """The page's JS memory in MB after a forced garbage collection (CDP): the V8
+    heap, the embedder's and the typed arrays' backing stores (the heatmaps' data)."""
+    cdp = page.context.new_cdp_session(page)
+    try:
+        cdp.send("HeapProfiler.collectGarbage")
+        usage = cdp.send("Runtime.getHeapUsage")
+        return (usage["usedSize"] + usage.get("embedderHeapUsedSize", 0) + usage.get("backingStorageSize", 0)) / 1e6
+    finally:
+        cdp.detach()
+
+
+def wait_idle(frame_locator):
+    frame_locator.locator(".deadrelu[data-loads=idle]").wait_for(timeout=300_000)
+
+
+def measure_scale(url, runs, repeats):
+    """Opens the tab on every run of a real-network-sized logdir ``repeats`` times and prints the figures."""
+    rows = {name: [] for name in [
+        "open tab -> whole-network view drawn", "  of which: tab's render() -> view drawn", "canvases before scrolling",
+        "panels drawn before scrolling", "panels in the page", "page height (px)", "scroll to the bottom (s)",
+        "panels drawn while scrolling", "canvases at the bottom", "JS heap: view drawn (MB)",
+        "JS heap: scrolled to the bottom (MB)", "JS heap: no run selected (MB)",
+    ]}
+    settings = json.dumps({"runs": runs})
+    with headless_chromium() as browser:
+        for _ in range(repeats):
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.add_init_script("localStorage.setItem('deadrelu.settings.v1', %s)" % json.dumps(settings))
+            t = time.perf_counter()
+            page.goto(url + "/#deadrelu")
+            tab = page.frame_locator("iframe")
+            tab.locator(".network[data-drawn=true]").wait_for(timeout=300_000)
+            rows["open tab -> whole-network view drawn"].append(time.perf_counter() - t)
+            frame = next(f for f in page.frames if "plugin_entry" in f.url)
+            rows["  of which: tab's render() -> view drawn"].append(frame.evaluate(
+                "(() => { const r = performance.getEntriesByName('deadrelu:render')[0];"
+                " const d = performance.getEntriesByName('deadrelu:network').at(-1);"
+                " return (d.startTime + d.duration - r.startTime) / 1e3; })()"
+            ))
+            wait_idle(tab)
+            count = lambda selector: frame.evaluate("s => document.querySelectorAll(s).length", selector)  # noqa: E731
+            rows["canvases before scrolling"].append(count("canvas"))
+            rows["panels drawn before scrolling"].append(count(".panel[data-drawn=true]"))
+            rows["panels in the page"].append(count(".panel"))
+            rows["page height (px)"].append(frame.evaluate("document.documentElement.scrollHeight"))
+            rows["JS heap: view drawn (MB)"].append(heap_mb(page))
+            frame.evaluate("window.__drawn = new Set(); new MutationObserver(ms => ms.forEach(m => m.target.dataset.drawn && window.__drawn.add(m.target.dataset.run + '/' + m.target.dataset.tag)))"
+                           ".observe(document.body, {subtree: true, attributes: true, attributeFilter: ['data-drawn']})")
+            t = time.perf_counter()
+            while True:
+                # Two animation frames: the intersection observer reports the new panels before "idle" is read.
+                at_bottom = frame.evaluate(
+                    "new Promise(done => { window.scrollBy(0, innerHeight);"
+                    " requestAnimationFrame(() => requestAnimationFrame(() =>"
+                    " done(innerHeight + scrollY >= document.documentElement.scrollHeight - 1))); })"
+                )
+                wait_idle(tab)
+                if at_bottom:
+                    break
+            rows["scroll to the bottom (s)"].append(time.perf_counter() - t)
+            rows["panels drawn while scrolling"].append(frame.evaluate("window.__drawn.size"))
+            rows["canvases at the bottom"].append(count("canvas"))
+            rows["JS heap: scrolled to the bottom (MB)"].append(heap_mb(page))
+            tab.locator(".run-bar .link-button", has_text="none").click()
+            tab.locator(".panel").first.wait_for(state="detached", timeout=60_000)
+            rows["JS heap: no run selected (MB)"].append(heap_mb(page))
+            page.close()
+    print("%d runs, headless Chromium, %d loads (first, then median of the rest; min .. max of all):" % (len(runs), repeats))
+    for name, values in rows.items():
+        rest = values[1:] or values
+        print("  %-42s first %9.2f   then %9.2f   (%.2f .. %.2f)" % (name, values[0], statistics.median(rest), min(values), max(values)))
+
+
+def main_scale(args):
+    """Measures the tab on the ResNet-50 runs of ``args.scale`` (see the module docstring)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from bench_scale import wait_listed  # noqa: E402
+
+    logdir = os.path.join(args.scale, "resnet50")
+    runs = sorted(name for name in os.listdir(logdir) if not name.endswith(".partial"))
+    with tensorboard_process.running(logdir, "--load_fast=true", "--reload_interval=0") as tensorboard:
+        t = time.perf_counter()
+        wait_listed(tensorboard, runs)
+        print("TensorBoard loaded %d runs in %.1f s" % (len(runs), time.perf_counter() - t))
+        measure_scale(tensorboard.url, runs, args.repeats)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--units", type=int, default=4096)
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--gradients", action="store_true", help="also write and draw a gradient series of the same size")
+    parser.add_argument("--scale", help="the folder of make_scale_logdirs.py: measure its five ResNet-50 runs instead")
     args = parser.parse_args()
+    if args.scale:
+        main_scale(args)
+        return
 
     logdir = tempfile.mkdtemp(prefix="deadrelu-bench-tab-")
     try:
