@@ -6,10 +6,12 @@ together, waited for with a deadline, and always ended.
 and waits until all have exited. When one fails, the others are ended at once
 (they would otherwise wait forever in a collective for the one that is gone);
 when the deadline passes, all are. Either way ``JobFailed`` carries the tail
-of every process's output.
+of every process's output. ``read_reports`` reads what the processes said
+they saw, in ``report_<i>.json`` files.
 """
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -66,19 +68,25 @@ def run_job(commands_and_envs, timeout, log_dir):
                     subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
                 )
         deadline = time.monotonic() + timeout
-        while any(p.poll() is None for p in processes):
-            failed = [i for i, p in enumerate(processes) if p.poll() not in (None, 0)]
+        while True:
+            codes = [process.poll() for process in processes]
+            failed = [i for i, code in enumerate(codes) if code not in (None, 0)]
             if failed:
-                raise JobFailed("process %d exited with status %d\n%s" % (
-                    failed[0], processes[failed[0]].returncode, _tails(paths)))
+                raise JobFailed("process %d exited with status %d\n%s" % (failed[0], codes[failed[0]], _tails(paths)))
+            if all(code == 0 for code in codes):
+                return paths
             if time.monotonic() > deadline:
                 raise JobFailed("the job did not end within %.0f s\n%s" % (timeout, _tails(paths)))
             time.sleep(0.2)
-        failed = [i for i, p in enumerate(processes) if p.returncode != 0]
-        if failed:
-            raise JobFailed("process %d exited with status %d\n%s" % (
-                failed[0], processes[failed[0]].returncode, _tails(paths)))
-        return paths
     finally:
         for process in processes:
             _end(process)
+
+
+def read_reports(workdir, count):
+    """``{i: report}`` from ``workdir/report_<i>.json`` for ``i`` in ``range(count)`` (one per process)."""
+    reports = {}
+    for index in range(count):
+        with open(os.path.join(workdir, "report_%d.json" % index)) as f:
+            reports[index] = json.load(f)
+    return reports

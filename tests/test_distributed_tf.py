@@ -30,7 +30,7 @@ from tests.distributed_fixtures import (
     make_inputs,
     tensorboard_records,
 )
-from tests.distributed_launch import REPO, run_job
+from tests.distributed_launch import REPO, read_reports, run_job
 from tests.tensorboard_process import HOST, free_port
 
 pytest.importorskip("tensorflow")
@@ -56,11 +56,7 @@ def job(tmp_path_factory):
         timeout=240,
         log_dir=workdir,
     )
-    reports = {}
-    for i in range(2):
-        with open(os.path.join(workdir, "report_%d.json" % i)) as f:
-            reports[i] = json.load(f)
-    return workdir, inputs, reports
+    return workdir, inputs, read_reports(workdir, 2)
 
 
 def rows_of(x, local_x):

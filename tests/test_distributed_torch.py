@@ -7,7 +7,6 @@ tests read what it left behind through TensorBoard's data provider and its
 event file reader.
 """
 
-import json
 import os
 import sys
 
@@ -26,7 +25,7 @@ from tests.distributed_fixtures import (
     make_inputs,
     tensorboard_records,
 )
-from tests.distributed_launch import REPO, run_job
+from tests.distributed_launch import REPO, read_reports, run_job
 from tests.tensorboard_process import HOST, free_port
 
 pytest.importorskip("torch")
@@ -48,11 +47,7 @@ def job(tmp_path_factory):
         timeout=120,
         log_dir=workdir,
     )
-    reports = {}
-    for rank in range(2):
-        with open(os.path.join(workdir, "report_%d.json" % rank)) as f:
-            reports[rank] = json.load(f)
-    return workdir, inputs, reports
+    return workdir, inputs, read_reports(workdir, 2)
 
 
 def test_rank_0_alone_writes_each_step_once_straight_into_log_dir(job):
