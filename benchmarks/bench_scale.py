@@ -41,6 +41,12 @@ from tensorboard_plugin_deadrelu import encoding, loader  # noqa: E402
 ROUTE = "/data/plugin/deadrelu/"
 
 
+def own_rss(pid):
+    """Resident memory of ``pid`` alone (TensorBoard's Python process, where the plugin runs)."""
+    with open("/proc/%d/status" % pid) as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:"))
+
+
 def flags(cache_mb):
     return ["--load_fast=true", "--reload_interval=0", "--deadrelu_cache_mb=%d" % cache_mb]
 
@@ -92,6 +98,7 @@ def measure(logdir, empty_logdir, repeats, cache_mb):
         time.sleep(2)
         baseline = rss_bytes(empty.process.pid)
         loaded = rss_bytes(server.process.pid)
+        python_baseline, python_loaded = own_rss(empty.process.pid), own_rss(server.process.pid)
 
         run, tag, units = widest_layer(logdir, runs)
         url = server.url + ROUTE + "heatmap?run=%s&tag=%s&format=binary&field=zeros" % (run, tag)
@@ -111,6 +118,7 @@ def measure(logdir, empty_logdir, repeats, cache_mb):
                 fetch(server.url + ROUTE + "heatmap?run=%s&tag=%s&format=binary&field=%s" % (runs[0], layer, field))
         viewed_seconds = time.perf_counter() - started
         viewed = rss_bytes(server.process.pid)
+        python_viewed = own_rss(server.process.pid)
 
         def added(rss):
             return "+%.0f MB = %.2fx the event files" % ((rss - baseline) / 1e6, (rss - baseline) / event_bytes)
@@ -118,6 +126,8 @@ def measure(logdir, empty_logdir, repeats, cache_mb):
         print("  every layer of %s viewed (binary zeros + abs_sum) in %.1f s" % (runs[0], viewed_seconds))
         print("  resident memory: empty logdir %.0f MB; after loading %s; after viewing every layer of %s %s"
               " (plugin cache limit %d MB)" % (baseline / 1e6, added(loaded), runs[0], added(viewed), cache_mb))
+        print("  of which TensorBoard's Python process (the plugin's home): +%.0f MB after loading, +%.0f MB after viewing"
+              % ((python_loaded - python_baseline) / 1e6, (python_viewed - python_baseline) / 1e6))
 
 
 def main():
