@@ -371,24 +371,33 @@ def format_markdown(rows):
 
 GRADIENT_HEADER = (
     "| run | layer | val R² | mean abs gradient at step 0 | after epoch 1 | after epoch 5 | at the end "
-    "| end / step 0 |"
+    "| end / step 0 | end / RMS val error |"
 )
 
 
 def format_gradient_table(rows):
-    """How each layer's mean |d(loss)/d(pre-activation)| moves over training, for rows that have it."""
-    lines = [GRADIENT_HEADER, "|---|---|" + "---:|" * 6]
+    """How each layer's mean |d(loss)/d(pre-activation)| moves over training, for rows that have it.
+
+    The last column divides the final gradient by the final root mean squared
+    validation error: a per-example gradient is the error times what flows
+    back from the output to the unit, so this ratio is that backward factor,
+    free of how well the net fits. A vanishing gradient shows as a small
+    ratio; a gradient that is small only because the error is small does not.
+    """
+    lines = [GRADIENT_HEADER, "|---|---|" + "---:|" * 7]
     for row in rows:
         if math.isnan(row["mean_abs_gradient_step0"]):
             continue
         first, end = row["mean_abs_gradient_step0"], row["mean_abs_gradient_end"]
         ratio = "n/a" if not first else "%.3g" % (end / first)
+        rms_error = math.sqrt(row["final_val_loss"]) if row["final_val_loss"] >= 0 else math.nan
+        per_error = "n/a" if not rms_error or math.isnan(rms_error) else "%.3g" % (end / rms_error)
         lines.append(
-            "| %s | %s | %s | %s | %s | %s | %s | %s |"
+            "| %s | %s | %s | %s | %s | %s | %s | %s | %s |"
             % (
                 row["run"], row["layer"], _fmt_r2(row["val_r2"]), _fmt_gradient(first),
                 _fmt_gradient(row["mean_abs_gradient_epoch1"]), _fmt_gradient(row["mean_abs_gradient_epoch5"]),
-                _fmt_gradient(end), ratio,
+                _fmt_gradient(end), ratio, per_error,
             )
         )
     return "\n".join(lines) + "\n"

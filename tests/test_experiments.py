@@ -258,6 +258,13 @@ def test_result_table_equals_the_records_it_was_made_from(tiny_logdir, tiny_reco
         )
         assert line in markdown
         assert "- `%s`: %s" % (row["run"], QUESTIONS[row["run"]]) in markdown
+        first_gradient, end_gradient = want["mean_abs_gradient_step0"], want["mean_abs_gradient_end"]
+        gradient_line = "| %s | %s | %.3f | %s | %s | n/a | %s | %s | %s |" % (
+            row["run"], row["layer"], want["val_r2"], _gradient_text(first_gradient),
+            _gradient_text(want["mean_abs_gradient_epoch1"]), _gradient_text(end_gradient),
+            "%.3g" % (end_gradient / first_gradient), "%.3g" % (end_gradient / math.sqrt(want["final_val_loss"])),
+        )
+        assert gradient_line in markdown
     # The one-unit net died in the table too (not only in the records), and
     # its gradient with it; SELU kept a gradient in every unit.
     one_unit = [r for r in table if r["run"] == "one_layer/relu"][0]
