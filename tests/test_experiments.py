@@ -262,7 +262,8 @@ def test_result_table_equals_the_records_it_was_made_from(tiny_logdir, tiny_reco
         gradient_line = "| %s | %s | %.3f | %s | %s | n/a | %s | %s | %s |" % (
             row["run"], row["layer"], want["val_r2"], _gradient_text(first_gradient),
             _gradient_text(want["mean_abs_gradient_epoch1"]), _gradient_text(end_gradient),
-            "%.3g" % (end_gradient / first_gradient), "%.3g" % (end_gradient / math.sqrt(want["final_val_loss"])),
+            "%.3g" % (end_gradient / first_gradient) if first_gradient else "n/a",
+            "%.3g" % (end_gradient / math.sqrt(want["final_val_loss"])),
         )
         assert gradient_line in markdown
     # The one-unit net died in the table too (not only in the records), and
