@@ -10,7 +10,7 @@ four scenarios, each writing into its own folder of WORKDIR/logs:
 
 * ``counting``: DeadReluMonitor counting during training, 2 epochs;
 * ``probe``: DeadReluMonitor on a probe with targets (records and gradient
-  records), 2 epochs;
+  records), 2 epochs, with warn_above below the share of dead units;
 * ``stop``: counting with warn_above/stop_above below the share of dead units;
 * ``accumulator``: summary.Accumulator in a custom loop (strategy.run),
   written with distributed.tf_summary_writer, then once more with a plain
@@ -173,10 +173,12 @@ def main():
     report["first_batch_local_x"] = first_batch.numpy().tolist()
     report["counting_batches"] = fit(weights, dataset, DeadReluMonitor(os.path.join(logs, "counting")))
     probe = (inputs["probe_x"], inputs["probe_y"])
-    report["probe_batches"] = fit(weights, dataset, DeadReluMonitor(os.path.join(logs, "probe"), probe_data=probe))
+    probing = DeadReluMonitor(os.path.join(logs, "probe"), probe_data=probe, warn_above=0.1)
+    report["probe_batches"] = fit(weights, dataset, probing)
+    report["probe_warnings"], warnings.messages = warnings.messages, []
     stop = DeadReluMonitor(os.path.join(logs, "stop"), warn_above=0.1, stop_above=0.1)
     report["stop_batches"] = fit(weights, dataset, stop)
-    report["warnings"] = warnings.messages
+    report["stop_warnings"] = warnings.messages
     own_dir = os.path.join(workdir, "own_writer_%d" % report["task_id"])
     report["accumulator_written"] = accumulator_loop(inputs, os.path.join(logs, "accumulator"), own_dir)
     with open(os.path.join(workdir, "report_%d.json" % report["task_id"]), "w") as f:

@@ -109,6 +109,11 @@ def test_counting_during_training_holds_the_global_sums(job):
 def test_a_probe_is_the_same_on_every_worker_and_not_summed(job):
     workdir, inputs, reports = job
     assert reports[0]["probe_batches"] == reports[1]["probe_batches"] > 0
+    # Unit 0 of 'hidden' is dead on the probe too: every worker warns, once, before training.
+    for report in reports.values():
+        assert [m for m in report["probe_warnings"] if "'hidden'" in m] == [
+            "DeadReluMonitor: layer 'hidden' has 16.7% dead units (1 of 6) at step 0, more than warn_above=0.1"
+        ]
     outputs, gradients = forward(inputs, inputs["probe_x"], inputs["probe_y"])
     series = tensorboard_records(os.path.join(workdir, "logs"))[RUNS["probe"]]
     assert set(series) == {"hidden", "relu", "hidden/gradients", "relu/gradients"}
@@ -125,8 +130,9 @@ def test_stop_above_stops_every_worker_at_the_same_batch(job):
     # Unit 0 of 'hidden' is dead (1/6 > 0.1) in the first batch's record: both stop after it.
     assert reports[0]["stop_batches"] == reports[1]["stop_batches"] == 1
     for report in reports.values():
-        assert any("'hidden'" in m and "warn_above=0.1" in m for m in report["warnings"]), report["warnings"]
-        assert any("'hidden'" in m and "stop_above=0.1" in m for m in report["warnings"]), report["warnings"]
+        warnings = report["stop_warnings"]
+        assert any("'hidden'" in m and "at step 0" in m and "warn_above=0.1" in m for m in warnings), warnings
+        assert any("'hidden'" in m and "at step 0" in m and "stop_above=0.1" in m for m in warnings), warnings
     first_batch, _ = forward(inputs, inputs["x"][:GLOBAL_BATCH])
     series = tensorboard_records(os.path.join(workdir, "logs"))[RUNS["stop"]]
     for tag, points in series.items():
