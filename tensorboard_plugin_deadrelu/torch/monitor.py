@@ -140,6 +140,7 @@ class DeadReluMonitor:
         self._units = {}  # tag -> width, once known
         self._probe_layers = None  # while probing: where the hooks count
         self._last_step = None
+        self._closed = False
         self._writer = distributed.torch_record_writer(log_dir, writer=writer)  # rank 0 only
         self._handles = [
             module.register_forward_hook(self._counting_hook(index)) for index, module in enumerate(self._modules)
@@ -156,6 +157,8 @@ class DeadReluMonitor:
         # finiteness check reads a value) and specialising on Python counters.
         @torch.compiler.disable
         def hook(module, args, output):
+            if self._closed:  # code compiled while the hook existed may still call it
+                return
             if self._probe_layers is not None:
                 layer = self._probe_layers[index]
             elif module.training and self.count_training:
@@ -337,6 +340,7 @@ class DeadReluMonitor:
 
     def close(self):
         """Removes the hooks and closes the log (only flushes a ``writer`` you gave). Idempotent."""
+        self._closed = True
         for handle in self._handles:
             handle.remove()
         self._handles = []
