@@ -82,7 +82,11 @@ export function drawAxis(element, side, length, ticks, title) {
     element.append(svg("line", { x1: 0, x2: length, y1: 0.5, y2: 0.5, class: "axis-line" }));
     for (const { at, label } of ticks) {
       element.append(svg("line", { x1: at, x2: at, y1: 0, y2: 4, class: "axis-line" }));
-      element.append(svg("text", { x: at, y: 14, "text-anchor": "middle" }, label));
+      // Labels at the ends are aligned to the axis' end instead of half cut off (about 6 px per digit).
+      const half = 3 * label.length;
+      const anchor = at < half ? "start" : at > length - half ? "end" : "middle";
+      const x = anchor === "start" ? 0 : anchor === "end" ? length : at;
+      element.append(svg("text", { x, y: 14, "text-anchor": anchor }, label));
     }
     element.append(svg("text", { x: length / 2, y: 30, "text-anchor": "middle", class: "axis-title" }, title));
   } else {

@@ -287,10 +287,11 @@ export class App {
       } catch (error) {
         if (generation === this.generation) this.overviews.set(run, { key, overview: null, error: error.message });
       }
+      // Each run as soon as its answer is in: a cold server reads every record of a run for it.
+      if (generation === this.generation) this.drawNetwork(selected);
     });
-    await runPool(jobs, PARALLEL_REQUESTS);
-    if (generation !== this.generation) return;
     this.drawNetwork(selected);
+    await runPool(jobs, PARALLEL_REQUESTS);
   }
 
   drawNetwork(selected = this.selectedRuns()) {
@@ -314,6 +315,20 @@ export class App {
     panel.element.classList.remove("focused");
     void panel.element.offsetWidth; // restart the highlight animation
     panel.element.classList.add("focused");
+    // Panels around it are drawn next and may change height: keep it in place
+    // until they are, unless the user scrolls meanwhile.
+    this.focused = panel;
+    const release = () => {
+      this.focused = null;
+      for (const type of ["wheel", "keydown", "mousedown", "touchstart"]) window.removeEventListener(type, release, true);
+    };
+    for (const type of ["wheel", "keydown", "mousedown", "touchstart"]) window.addEventListener(type, release, true);
+    setTimeout(release, 5000);
+  }
+
+  /** Scrolls the panel last opened from the whole-network view back to the top after a panel's size changed. */
+  keepFocus() {
+    if (this.focused && !this.focused.disposed) this.focused.element.scrollIntoView({ block: "start" });
   }
 
   toggleRun(run) {
@@ -426,6 +441,7 @@ export class App {
         if (panel.gradient) panel.gradientVersion = null;
         this.noteDownsampled(panel.run, panel.tag, series);
         panel.draw(this.settings);
+        this.keepFocus();
         this.releaseOffScreen();
       } else if (phase === "details") {
         await this.api.loadDetails(panel.series);
@@ -439,6 +455,7 @@ export class App {
         panel.setGradient(series, panel.gradientInfo);
         panel.gradientVersion = version;
         panel.drawGradient(this.settings);
+        this.keepFocus();
         this.releaseOffScreen();
       }
     } catch (error) {

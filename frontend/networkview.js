@@ -12,7 +12,7 @@ import { cellRecord, paintShares, shareGrid, sharedSteps } from "./network.js";
 import { METRIC_DORMANT } from "./stats.js";
 
 const LABEL_WIDTH = 150;
-const MAX_GRID_HEIGHT = 392;
+const MAX_GRID_HEIGHT = 300;
 const MIN_ROW_HEIGHT = 4;
 const MAX_ROW_HEIGHT = 16;
 /** Rows closer than this (px) get a label only every few rows. */
@@ -112,7 +112,8 @@ export class NetworkView {
   draw() {
     performance.mark("deadrelu:network:start");
     for (const block of this.blocks.values()) this.drawBlock(block);
-    this.element.dataset.drawn = "true";
+    // "true" once every run's answer (or error) is in; "partial" while some are loading.
+    this.element.dataset.drawn = [...this.blocks.values()].every((b) => b.entry.overview || b.entry.error) ? "true" : "partial";
     performance.mark("deadrelu:network:end");
     performance.measure("deadrelu:network", "deadrelu:network:start", "deadrelu:network:end");
   }

@@ -29,7 +29,8 @@ const MAX_PLOT_HEIGHT = 320;
 const PIXELS_PER_UNIT = 4;
 /** Heights (px) of a drawn panel's parts besides its heatmaps, for its placeholder. */
 const GRADIENT_HEAD_HEIGHT = 44;
-const AXIS_AND_CHART_HEIGHT = 34 + 52 + 20;
+/** x axis, chart and its legend (two lines in a narrow panel). */
+const AXIS_AND_CHART_HEIGHT = 34 + 52 + 32;
 
 /** The heatmap's height in pixels for `units` rows of units. */
 function plotHeight(units) {
@@ -103,6 +104,7 @@ export class LayerPanel {
 
   /** Sizes the placeholder like the drawn panel of a layer of `units` units (with a gradient heatmap or not). */
   estimateSize(units) {
+    this.estimatedUnits = units;
     const heatmap = plotHeight(units);
     const height = heatmap + (this.gradientTag ? heatmap + GRADIENT_HEAD_HEIGHT : 0) + AXIS_AND_CHART_HEIGHT;
     this.placeholder.style.height = `${height}px`;
@@ -115,6 +117,8 @@ export class LayerPanel {
     const { run, tag } = this;
     this.listeners = new AbortController();
     this.canvas = el("canvas", { class: "heatmap", dataset: { run, tag } });
+    // Until drawn, as tall as it will be (a canvas' default 2:1 box would make the page jump).
+    if (this.estimatedUnits != null) this.canvas.style.height = `${plotHeight(this.estimatedUnits)}px`;
     this.brush = el("div", { class: "brush", hidden: "" });
     this.plot = el("div", { class: "plot" }, this.canvas, this.brush);
     this.yAxis = svgBox("y-axis", Y_AXIS_WIDTH);
@@ -124,6 +128,7 @@ export class LayerPanel {
 
     // The gradient view: hidden until the layer has a gradient series.
     this.gradCanvas = el("canvas", { class: "grad-heatmap", dataset: { run, tag: this.gradientTag || "" } });
+    this.gradCanvas.style.height = this.canvas.style.height;
     this.gradYAxis = svgBox("y-axis", Y_AXIS_WIDTH);
     this.gradCaption = el("div", { class: "grad-caption", text: "gradients: loading…" });
     this.gradLegend = el("div", { class: "grad-legend" });
@@ -348,7 +353,7 @@ export class LayerPanel {
     const last = s.steps.length - 1;
     const word = goneLabel(settings.metric);
     const c = this.analysis.counts;
-    const parts = [`${s.units} units`, `${s.steps.length} steps`];
+    const parts = [`${s.units} unit${s.units === 1 ? "" : "s"}`, `${s.steps.length} step${s.steps.length === 1 ? "" : "s"}`];
     if (last >= 0) {
       parts.push(`${c.gone[last]} ${word} at step ${s.steps[last]} (${percent(c.gone[last], s.units)})`);
       if (c.nearlyDead) parts.push(`${c.nearlyDead[last]} nearly dead (≥ ${settings.threshold})`);

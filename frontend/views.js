@@ -260,7 +260,8 @@ export function filterInput(text, onChange) {
     element: el("label", { class: "control filter" }, input, error),
     showError(message) {
       input.classList.toggle("invalid", Boolean(message));
-      error.textContent = message ? `invalid regular expression: ${message}` : "";
+      // V8 says "Invalid regular expression: /x(/i: Unterminated group": keep the reason.
+      error.textContent = message ? `invalid regular expression: ${message.split(": ").pop()}` : "";
     },
   };
 }
