@@ -6,8 +6,8 @@ framework:
 
 * every worker takes part in summing (a collective: all workers must call it,
   in the same order, or the others wait forever);
-* only the chief writes, straight into ``log_dir``; the other workers create
-  no file at all.
+* only the chief writes, straight into the run's folder; the other workers
+  create no file at all.
 
 TensorFlow (``tf.distribute``): the chief is the task that
 ``strategy.extended.should_save_summary`` names, the same rule as
@@ -20,6 +20,8 @@ variable (the :class:`summary.Accumulator`'s sums) under
 
 PyTorch (``torch.distributed``): the chief is rank 0 of the default process
 group; the sums of every rank are added up with one ``all_reduce`` per write.
+
+Keras 3 (:func:`keras_is_chief`): the rule of the backend it runs on.
 
 Frameworks that write through :mod:`event_writer` give a non-chief worker a
 :class:`Discard` sink: records are built (the dead shares that early-warning
