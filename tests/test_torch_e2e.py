@@ -135,5 +135,7 @@ def test_a_ddp_wrapper_gives_the_inner_modules_tags(tmp_path):
             assert monitor.tags == ["1", "4"]
             wrapped(loader(batches=1)[0][0]).sum().backward()
             monitor.write(1)
-    counts = {tag: items[0][1].count for (_, tag), items in eventfiles.read_records(str(tmp_path)).items()}
-    assert counts == {"1": 8 * 16, "4": 8}
+            monitor.probe(torch.randn(3, 1, 6, 6), 2)  # through the inner model
+    counts = {tag: [(s, r.count) for s, r in items] for (_, tag), items in eventfiles.read_records(str(tmp_path)).items()}
+    assert counts == {"1": [(1, 8 * 16), (2, 3 * 16)], "4": [(1, 8), (2, 3)]}
+    assert wrapped.training

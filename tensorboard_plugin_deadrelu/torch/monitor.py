@@ -131,7 +131,9 @@ class DeadReluMonitor:
         if not isinstance(model, nn.Module):
             raise ValueError("model must be a torch.nn.Module, got %r" % (type(model).__name__,))
         self.model = model
-        watched = resolve_modules(unwrap_model(model), modules)
+        # Probes run this, without DDP (no collectives) or torch.compile (no recompiling for eval mode).
+        self._inner = unwrap_model(model)
+        watched = resolve_modules(self._inner, modules)
         self.tags = [tag for tag, _ in watched]
         dims = check_units_dims(units_dims, self.tags)
         self.count_training = bool(count_training)
@@ -217,7 +219,9 @@ class DeadReluMonitor:
 
         The model runs in eval mode (dropout off, batch norm with its running
         statistics) and without autograd, in chunks of 1,024 rows; every
-        module's previous mode is restored afterwards. The sums counted for
+        module's previous mode is restored afterwards. It runs without its
+        ``DistributedDataParallel`` or ``torch.compile`` wrapper: eagerly, with
+        no collective call, so one rank can probe alone. The sums counted for
         :meth:`write` are left alone.
 
         With ``targets``, each module also gets a gradient record (tag
@@ -255,15 +259,15 @@ class DeadReluMonitor:
             check_gradients_visible(zip(self.tags, self._modules))
         activations = [LayerSums(layer.tag, layer.units_dim) for layer in self._layers]
         gradients = [LayerSums(layer.tag, layer.units_dim) for layer in self._layers] if loss else None
-        modes = [(module, module.training) for module in self.model.modules()]
-        self.model.eval()
+        modes = [(module, module.training) for module in self._inner.modules()]
+        self._inner.eval()
         self._probe_layers = activations
         try:
             for start in range(0, rows, PROBE_BATCH_SIZE):
                 chunk = _slice_rows(x, start, start + PROBE_BATCH_SIZE)
                 if loss is None:
                     with torch.no_grad():
-                        _call(self.model, chunk)
+                        _call(self._inner, chunk)
                 else:
                     self._probe_gradients(chunk, _slice_rows(targets, start, start + PROBE_BATCH_SIZE), loss, gradients)
         finally:
@@ -297,7 +301,7 @@ class DeadReluMonitor:
         handles = [module.register_forward_pre_hook(capturing_hook(i)) for i, module in enumerate(self._modules)]
         try:
             with torch.enable_grad():
-                value = loss(_call(self.model, x), targets)
+                value = loss(_call(self._inner, x), targets)
                 if inputs and value.requires_grad:
                     torch.autograd.grad(value, inputs, allow_unused=True)
         finally:
