@@ -87,8 +87,10 @@ def heatmap_json(series):
     ).encode("utf-8")
 
 
-def heatmap_binary(series, field):
-    """The binary body (bytes) of ``GET heatmap?format=binary&field=...``.
+def heatmap_binary_parts(series, field):
+    """The binary body of ``GET heatmap?format=binary&field=...`` as two buffers:
+    the header (bytes) and the array (a bytes-like view of the series' own
+    array, not a copy), for a response that sends them one after the other.
 
     Raises:
       ValueError: ``field`` is not one of :data:`BINARY_FIELDS`.
@@ -105,7 +107,17 @@ def heatmap_binary(series, field):
     header_bytes = _dumps(header).encode("utf-8")
     prefix_length = 4 + len(header_bytes)
     padding = b"\0" * (-prefix_length % _ALIGNMENT)
-    return b"".join([struct.pack("<I", len(header_bytes)), header_bytes, padding, np.ascontiguousarray(array).tobytes()])
+    prefix = b"".join([struct.pack("<I", len(header_bytes)), header_bytes, padding])
+    return [prefix, memoryview(np.ascontiguousarray(array)).cast("B")]
+
+
+def heatmap_binary(series, field):
+    """The binary body (bytes) of ``GET heatmap?format=binary&field=...``.
+
+    Raises:
+      ValueError: ``field`` is not one of :data:`BINARY_FIELDS`.
+    """
+    return b"".join(heatmap_binary_parts(series, field))
 
 
 def decode_binary(body):

@@ -197,9 +197,9 @@ class DeadReluPlugin(base_plugin.TBPlugin):
         eid = plugin_util.experiment_id(request.environ)
         listed = self._reader.listed(ctx, eid, run, tag)
         if form == "binary":
-            # Cheap to encode (one copy of the array): not worth a cached copy.
-            body = encoding.heatmap_binary(self._reader.series(ctx, eid, run, tag, listed), field)
-            return http_util.bytes_response(body, "application/octet-stream")
+            # Sent straight from the cached series' array: no encoded copy to cache.
+            parts = encoding.heatmap_binary_parts(self._reader.series(ctx, eid, run, tag, listed), field)
+            return http_util.bytes_response(parts, "application/octet-stream")
         body = self._reader.derived(ctx, eid, listed, "json", encoding.heatmap_json, large=True)
         return http_util.bytes_response(body, "application/json")
 
