@@ -358,3 +358,17 @@ def test_gradient_records_need_activation_modules(tmp_path):
     with DeadReluMonitor(model, tmp_path, modules=["act1", "fc2"]) as monitor:
         with pytest.raises(ValueError, match="targets: module 'fc2' \\(Linear\\) is not an elementwise activation"):
             monitor.probe(torch.randn(4, 6), 0, targets=torch.zeros(4, dtype=torch.long), loss_fn=nn.CrossEntropyLoss())
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+def test_other_float_dtypes_count_exactly(tmp_path, dtype):
+    model = nn.Sequential(nn.ReLU())
+    x = torch.randn(50, 4, generator=torch.Generator().manual_seed(6)).to(dtype)
+    with DeadReluMonitor(model, tmp_path) as monitor:
+        model(x)
+        monitor.write(0)
+    (_, record), = records(tmp_path)["0"]
+    expected = summary.reduce_activations_np(torch.relu(x).to(torch.float64).numpy())
+    np.testing.assert_array_equal(record.zeros, expected["zeros"])
+    # float64 sums in float64 (then stored as float32); bfloat16 values are summed in float32.
+    np.testing.assert_allclose(record.abs_sum, expected["abs_sum"], rtol=1e-6)

@@ -91,11 +91,13 @@ class LayerSums:
         A finite sum of ``|x|`` means that no value was NaN or Inf. Reading
         that flag is free on the CPU, where nothing runs asynchronously.
         """
+        # float32 and narrower sum in float32 within a call (as the TensorFlow op does), float64 in float64.
+        work = torch.float64 if grouped.dtype == torch.float64 else torch.float32
         magnitudes = grouped.abs()
-        abs_sum = magnitudes.sum(axes, dtype=torch.float32)
+        abs_sum = magnitudes.sum(axes, dtype=work)
         if not bool(torch.isfinite(abs_sum).all()):
             return False
-        self.sums[NONZERO] += torch.sign(magnitudes).sum(axes, dtype=torch.float32)
+        self.sums[NONZERO] += torch.sign(magnitudes).sum(axes, dtype=work)
         self.sums[ABS_SUM] += abs_sum
         return True
 
