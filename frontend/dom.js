@@ -30,3 +30,22 @@ export function el(tag, props = {}, ...children) {
 export function percent(part, whole) {
   return whole > 0 ? `${((100 * part) / whole).toFixed(1)}%` : "–";
 }
+
+/**
+ * Fills the shared `tooltip` element with rows of [key, value] text and shows it
+ * next to the pointer of `event`, inside the window.
+ */
+export function showTooltip(tooltip, lines, event) {
+  tooltip.replaceChildren(
+    ...lines.map(([k, v]) => el("div", { class: "tooltip-row" }, el("span", { class: "tooltip-key", text: k }), el("span", { class: "tooltip-value", text: v }))),
+  );
+  tooltip.hidden = false;
+  const pad = 14;
+  const box = tooltip.getBoundingClientRect();
+  let left = event.clientX + pad;
+  let top = event.clientY + pad;
+  if (left + box.width > window.innerWidth) left = event.clientX - box.width - pad;
+  if (top + box.height > window.innerHeight) top = Math.max(0, event.clientY - box.height - pad);
+  tooltip.style.left = `${left}px`;
+  tooltip.style.top = `${top}px`;
+}

@@ -9,7 +9,7 @@
  * exactly 0, absSum / (count - nonfinite) its mean |gradient|.
  */
 
-import { GONE, isDead } from "./stats.js";
+import { GONE, deadZeros } from "./stats.js";
 
 /** Suffix of a gradient series' tag (metadata.GRADIENTS_TAG_SUFFIX). */
 export const GRADIENTS_TAG_SUFFIX = "/gradients";
@@ -131,9 +131,10 @@ export function gradientSeverity(series, align, mode, means = null, range = null
       continue;
     }
     const from = g * U - s * U;
+    const dead = deadZeros(c);
     for (let i = s * U; i < (s + 1) * U; i++) {
       const z = zeros[i + from];
-      if (isDead(z, c)) out[i] = GONE;
+      if (z === dead) out[i] = GONE;
       else if (mode === GRAD_MAGNITUDE) {
         const m = means[i + from];
         out[i] = m > 0 && range ? magnitudeSeverity(m, range) : m === 0 ? GONE : NaN;

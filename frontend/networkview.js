@@ -6,7 +6,7 @@
  */
 
 import { NONE_GONE_RGB, NO_DATA_RGB, SHARE_STOPS, cssRgb } from "./colors.js";
-import { el, percent } from "./dom.js";
+import { el, percent, showTooltip } from "./dom.js";
 import { drawAxis, evenTicks, putPixels } from "./heatmap.js";
 import { cellRecord, paintShares, shareGrid, sharedSteps } from "./network.js";
 import { METRIC_DORMANT } from "./stats.js";
@@ -185,10 +185,7 @@ export class NetworkView {
       [`${word} / units`, record ? `${record.gone} / ${record.units} (${percent(record.gone, record.units)})` : "–"],
       ["click", "open this layer's panel"],
     ];
-    this.tooltip.replaceChildren(
-      ...lines.map(([k, v]) => el("div", { class: "tooltip-row" }, el("span", { class: "tooltip-key", text: k }), el("span", { class: "tooltip-value", text: v }))),
-    );
-    placeTooltip(this.tooltip, event);
+    showTooltip(this.tooltip, lines, event);
   }
 
   /** Removes the view's listeners (the app is done with it). */
@@ -196,19 +193,6 @@ export class NetworkView {
     this.listeners.abort();
     this.blocks.clear();
   }
-}
-
-/** Shows `tooltip` next to the pointer of `event`, inside the window. */
-export function placeTooltip(tooltip, event) {
-  tooltip.hidden = false;
-  const pad = 14;
-  const box = tooltip.getBoundingClientRect();
-  let left = event.clientX + pad;
-  let top = event.clientY + pad;
-  if (left + box.width > window.innerWidth) left = event.clientX - box.width - pad;
-  if (top + box.height > window.innerHeight) top = Math.max(0, event.clientY - box.height - pad);
-  tooltip.style.left = `${left}px`;
-  tooltip.style.top = `${top}px`;
 }
 
 /** The view's title and colour legend for `metric`. */

@@ -6,7 +6,7 @@
  */
 
 import { chartLines, drawChart } from "./chart.js";
-import { el, percent } from "./dom.js";
+import { el, percent, showTooltip } from "./dom.js";
 import { GRAD_MAGNITUDE, alignSteps, gradientSeverity, logRange, meanAbs } from "./gradients.js";
 import { drawAxis, evenTicks, niceTicks, paint, putPixels } from "./heatmap.js";
 import {
@@ -20,7 +20,6 @@ import {
   unitOrder,
   worstCell,
 } from "./stats.js";
-import { placeTooltip } from "./networkview.js";
 import { gradientLegend } from "./views.js";
 
 const Y_AXIS_WIDTH = 56;
@@ -519,10 +518,7 @@ export class LayerPanel {
     const onGradient = canvas === this.gradCanvas;
     const { row, col } = this.cellAt(event, canvas);
     const lines = this.describeCell(row, col, onGradient ? this.gradient.severity : this.analysis.severity);
-    this.tooltip.replaceChildren(
-      ...lines.map(([k, v]) => el("div", { class: "tooltip-row" }, el("span", { class: "tooltip-key", text: k }), el("span", { class: "tooltip-value", text: v }))),
-    );
-    placeTooltip(this.tooltip, event);
+    showTooltip(this.tooltip, lines, event);
   }
 }
 

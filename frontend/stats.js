@@ -21,7 +21,16 @@ export const DEFAULT_TAU = 0.025;
 
 /** Dead in a record: the unit output exactly 0 on every value observed, and something was observed. */
 export function isDead(zeros, count) {
-  return count > 0 && zeros === count;
+  return zeros === deadZeros(count);
+}
+
+/**
+ * The zeros that make a unit dead in a record of `count` values per unit: all
+ * of them; NaN (equal to nothing) when nothing was observed. Loops over
+ * millions of cells take it once per step and compare.
+ */
+export function deadZeros(count) {
+  return count > 0 ? count : NaN;
 }
 
 /** The share of observed values that were exactly 0; NaN when nothing was observed. */
@@ -31,7 +40,12 @@ export function zeroFraction(zeros, count) {
 
 /** Nearly dead: a zero fraction of at least `threshold` (dead units included). */
 export function isNearlyDead(zeros, count, threshold) {
-  return count > 0 && zeros >= threshold * count;
+  return count > 0 && zeros >= nearlyDeadLimit(count, threshold);
+}
+
+/** The zeros (of `count` > 0 values) from which a unit is nearly dead at `threshold`; loops hoist it per step. */
+export function nearlyDeadLimit(count, threshold) {
+  return threshold * count;
 }
 
 /** τ-dormant: a dormant score (see dormantScores) of at most τ; a NaN score (no finite value) is not. */
@@ -40,7 +54,7 @@ export function isDormant(score, tau) {
 }
 
 /**
- * Int32Array [S]: units per step that are dead by isDead (a gradient series:
+ * Int32Array [S]: units per step that are dead (isDead; a gradient series:
  * units whose gradient was exactly 0 on every probe input).
  */
 export function deadCounts(series) {
@@ -48,7 +62,8 @@ export function deadCounts(series) {
   const out = new Int32Array(count.length);
   for (let s = 0; s < count.length; s++) {
     let n = 0;
-    for (let i = s * units; i < (s + 1) * units; i++) if (isDead(zeros[i], count[s])) n++;
+    const dead = deadZeros(count[s]);
+    for (let i = s * units; i < (s + 1) * units; i++) if (zeros[i] === dead) n++;
     out[s] = n;
   }
   return out;
@@ -299,17 +314,24 @@ function classifyZeros({ severity, gone, goneCount, nearlyDead }, S, U, count, z
     }
     let n = 0;
     let near = 0;
+    // Per step, not per cell (millions of cells): the dead and nearly-dead
+    // limits, and the reciprocal of the count (zeroFraction's z / c; the same
+    // float32 severity).
+    const dead = deadZeros(c);
+    const limit = nearlyDeadLimit(c, threshold);
+    const inv = 1 / c;
     for (let i = s * U; i < (s + 1) * U; i++) {
       const z = zeros[i];
-      if (isDead(z, c)) {
+      if (z === dead) {
         gone[i] = 1;
         severity[i] = GONE;
         n++;
+        near++; // dead is nearly dead at every threshold in (0, 1]
       } else {
         gone[i] = 0;
-        severity[i] = zeroFraction(z, c);
+        severity[i] = z * inv;
+        if (z >= limit) near++;
       }
-      if (isNearlyDead(z, c, threshold)) near++;
     }
     goneCount[s] = n;
     nearlyDead[s] = near;

@@ -711,20 +711,20 @@ GEOMETRY_JS = """s => {
 }"""
 
 
-@pytest.mark.parametrize("tag, gradients", [("dense", True), ("dense_1", False)])
-def test_panel_geometry_with_and_without_gradient_records(servers, page, tag, gradients):
+def test_panel_geometry_with_and_without_gradient_records(servers, page):
     tab, frame = open_tab(page, servers["data"], runs=["relu"])
-    show_panel(tab, "relu", tag, "gradients" if gradients else "drawn")
-    g = frame.evaluate(GEOMETRY_JS, panel_selector("relu", tag))
-    assert g["grad"]["shown"] is gradients
-    above_axis = g["grad"] if gradients else g["heatmap"]
-    assert abs(g["xAxis"]["top"] - above_axis["bottom"]) <= 1, g  # the step axis right under its heatmap
-    assert abs(g["chart"]["top"] - g["xAxis"]["bottom"]) <= 1, g
-    for part in ("xAxis", "chart", "legend"):  # in the heatmap's column, as wide as it
-        assert abs(g[part]["left"] - g["heatmap"]["left"]) <= 1, (part, g)
-        assert abs(g[part]["width"] - g["heatmap"]["width"]) <= 1, (part, g)
-    assert g["legend"]["top"] >= g["chart"]["bottom"] - 1
-    assert g["heatmap"]["width"] > 300
+    for tag, gradients in [("dense", True), ("dense_1", False)]:
+        show_panel(tab, "relu", tag, "gradients" if gradients else "drawn")
+        g = frame.evaluate(GEOMETRY_JS, panel_selector("relu", tag))
+        assert g["grad"]["shown"] is gradients
+        above_axis = g["grad"] if gradients else g["heatmap"]
+        assert abs(g["xAxis"]["top"] - above_axis["bottom"]) <= 1, (tag, g)  # the step axis right under its heatmap
+        assert abs(g["chart"]["top"] - g["xAxis"]["bottom"]) <= 1, (tag, g)
+        for part in ("xAxis", "chart", "legend"):  # in the heatmap's column, as wide as it
+            assert abs(g[part]["left"] - g["heatmap"]["left"]) <= 1, (tag, part, g)
+            assert abs(g[part]["width"] - g["heatmap"]["width"]) <= 1, (tag, part, g)
+        assert g["legend"]["top"] >= g["chart"]["bottom"] - 1, (tag, g)
+        assert g["heatmap"]["width"] > 300
 
 
 def test_reload_shows_a_run_rewritten_with_the_same_steps(servers, page):

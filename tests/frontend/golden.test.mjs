@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 
-import { DEFAULT_TAU, DEFAULT_THRESHOLD, METRIC_DORMANT, METRIC_ZEROS, analyze, deadCounts, dormantScores, zeroFraction } from "../../frontend/stats.js";
+import { DEFAULT_TAU, DEFAULT_THRESHOLD, METRIC_DORMANT, METRIC_ZEROS, analyze, deadCounts, dormantScores, isDead, isDormant, isNearlyDead, zeroFraction } from "../../frontend/stats.js";
 
 const golden = JSON.parse(readFileSync(new URL("../golden/analysis_vectors.json", import.meta.url), "utf-8"));
 
@@ -51,6 +51,13 @@ for (const { name, inputs, expected } of golden.cases) {
     assert.deepEqual(Array.from(zeros.deathIdx, (i) => (i >= 0 ? inputs.steps[i] : null)), expected.death_steps, "death steps");
     assert.deepEqual(Array.from(zeros.revived, Boolean), expected.revived, "revived");
     assert.deepEqual(Array.from(zeros.counts.stillGone), expected.still_dead_counts, "still dead");
+    // The rules themselves, cell by cell (the loops above take them per step).
+    const cells = (rule) => inputs.zeros.map((row, s) => row.map((z) => rule(z, inputs.count[s])));
+    assert.deepEqual(cells(isDead), expected.dead, "isDead");
+    const nearly = cells((z, c) => isNearlyDead(z, c, inputs.threshold)).map((row) => row.filter(Boolean).length);
+    assert.deepEqual(nearly, expected.nearly_dead_counts, "isNearlyDead");
+    const dormantCells = expected.dormant_scores.map((row) => row.filter((v) => isDormant(v ?? NaN, inputs.tau)).length);
+    assert.deepEqual(dormantCells, expected.dormant_counts, "isDormant");
     const fractions = inputs.zeros.map((row, s) => row.map((z) => zeroFraction(z, inputs.count[s])));
     assert.deepEqual(fractions.map((row) => row.map((v) => (Number.isNaN(v) ? null : v))), expected.zero_fractions, "zero fractions");
 
