@@ -412,7 +412,9 @@ def sweep_summaries(rows, settings_by_run):
       whose unit was dead at step 0, dead at the end ("died"), whose fit
       stalled (validation R² below :data:`STALLED_R2`), and that stalled with
       the unit alive; the model seeds that died; 95% Wilson intervals of the
-      shares that died and stalled.
+      shares that died and stalled; ``fit_r2``, the median validation R² of
+      the runs that did not stall (NaN if all did): what the net reaches
+      when its unit lives.
     """
     from experiments import variants
 
@@ -423,7 +425,7 @@ def sweep_summaries(rows, settings_by_run):
         if sweep is None:
             continue
         entry = by_sweep.setdefault(sweep, {"sweep": sweep, "runs": 0, "born_dead": 0, "died": 0,
-                                            "stalled": 0, "stalled_alive": 0, "died_seeds": []})
+                                            "stalled": 0, "stalled_alive": 0, "died_seeds": [], "fit": []})
         died = row["dead_end"] == row["units"]
         entry["runs"] += 1
         entry["born_dead"] += row["dead_step0"] == row["units"]
@@ -432,8 +434,11 @@ def sweep_summaries(rows, settings_by_run):
         entry["stalled_alive"] += bool(row["stalled"]) and not died
         if died:
             entry["died_seeds"].append(variant.model_seed)
+        if row["stalled"] is False:
+            entry["fit"].append(row["val_r2"])
     summaries = list(by_sweep.values())
     for entry in summaries:
+        entry["fit_r2"] = float(np.median(entry.pop("fit"))) if entry["fit"] else math.nan
         entry["died_interval"] = stats.wilson_interval(entry["died"], entry["runs"])
         entry["stalled_interval"] = stats.wilson_interval(entry["stalled"], entry["runs"])
     return summaries
@@ -441,7 +446,7 @@ def sweep_summaries(rows, settings_by_run):
 
 SWEEP_HEADER = (
     "| sweep | runs | unit dead at step 0 | died (dead at end) | 95%% interval | stalled (val R² < %g) "
-    "| 95%% interval | stalled with the unit alive | seeds that died |" % STALLED_R2
+    "| 95%% interval | stalled with the unit alive | median val R² of the others | seeds that died |" % STALLED_R2
 )
 
 
@@ -452,15 +457,15 @@ def format_sweep_table(summaries):
         return "%d/%d (%.0f%%)" % (count, runs, 100 * count / runs), "%.0f%%–%.0f%%" % (
             100 * interval[0], 100 * interval[1])
 
-    lines = [SWEEP_HEADER, "|---|" + "---:|" * 7 + "---|"]
+    lines = [SWEEP_HEADER, "|---|" + "---:|" * 8 + "---|"]
     for entry in summaries:
         died, died_ci = share(entry["died"], entry["runs"], entry["died_interval"])
         stalled, stalled_ci = share(entry["stalled"], entry["runs"], entry["stalled_interval"])
         lines.append(
-            "| %s | %d | %d | %s | %s | %s | %s | %d | %s |"
+            "| %s | %d | %d | %s | %s | %s | %s | %d | %s | %s |"
             % (
                 entry["sweep"], entry["runs"], entry["born_dead"], died, died_ci, stalled, stalled_ci,
-                entry["stalled_alive"], ", ".join(map(str, entry["died_seeds"])) or "none",
+                entry["stalled_alive"], _fmt_r2(entry["fit_r2"]), ", ".join(map(str, entry["died_seeds"])) or "none",
             )
         )
     return "\n".join(lines) + "\n"

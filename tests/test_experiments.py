@@ -298,7 +298,7 @@ def _sweep_line(logdir, records, scalars, sweep, seeds):
     """The sweep table's line for ``sweep``, computed here from the raw records and the data."""
     from experiments.stats import wilson_interval
 
-    died, stalled, stalled_alive, born_dead, died_seeds = 0, 0, 0, 0, []
+    died, stalled, stalled_alive, born_dead, died_seeds, r2s = 0, 0, 0, 0, [], []
     y_val = data.make_dataset(TINY.samples, variants.SEED, variants.SEED_SWEEPS[sweep][1].get("target", "article")).y_val
     for seed in range(seeds):
         run = "seeds/%s/seed_%02d" % (sweep, seed)
@@ -308,6 +308,7 @@ def _sweep_line(logdir, records, scalars, sweep, seeds):
         died += dead
         died_seeds += [seed] if dead else []
         r2 = 1 - scalars[(run, "epoch_val_loss")][-1][1] / np.var(y_val, dtype=np.float64)
+        r2s.append(r2)
         stalled += bool(r2 < 0.05)
         stalled_alive += bool(r2 < 0.05) and not dead
     d_low, d_high = wilson_interval(died, seeds)
@@ -315,7 +316,7 @@ def _sweep_line(logdir, records, scalars, sweep, seeds):
     return died, stalled, "| %s | %d | %d | %d/%d (%.0f%%) | %.0f%%–%.0f%% | %d/%d (%.0f%%) | %.0f%%–%.0f%% | %d |" % (
         sweep, seeds, born_dead, died, seeds, 100 * died / seeds, 100 * d_low, 100 * d_high,
         stalled, seeds, 100 * stalled / seeds, 100 * s_low, 100 * s_high, stalled_alive,
-    ), died_seeds
+    ), died_seeds, r2s
 
 
 def test_seed_sweep_runs_the_one_unit_net_per_model_seed_on_the_same_data(tiny_logdir, tiny_records):
@@ -334,10 +335,12 @@ def test_seed_sweep_runs_the_one_unit_net_per_model_seed_on_the_same_data(tiny_l
             initial.append(first.abs_sum[0])
         # Other initial weights: the unit's step-0 output differs between seeds.
         assert len(set(initial)) == TINY.seeds
-        died, stalled, line, died_seeds = _sweep_line(tiny_logdir, tiny_records, scalars, sweep, TINY.seeds)
+        died, stalled, line, died_seeds, r2s = _sweep_line(tiny_logdir, tiny_records, scalars, sweep, TINY.seeds)
         (table_line,) = [x for x in markdown.splitlines() if x.startswith("| %s | %d |" % (sweep, TINY.seeds))]
         assert table_line.startswith(line)
         assert table_line.endswith(" %s |" % (", ".join(map(str, died_seeds)) or "none"))
+        fitted = [r2 for r2 in r2s if r2 >= 0.05]
+        assert table_line.split(" | ")[-2] == ("%.3f" % np.median(fitted) if fitted else "n/a")
 
 
 def test_sweep_summary_counts_died_stalled_and_alive_but_stalled():
@@ -349,16 +352,17 @@ def test_sweep_summary_counts_died_stalled_and_alive_but_stalled():
         variant = variants.seed_sweep(5, ["negative"])[seed]
         settings[variant.run] = {"variant": dataclasses.asdict(variant)}
         rows.append({"run": variant.run, "units": 1, "dead_step0": dead_step0, "dead_end": dead_end,
-                     "stalled": r2 < results.STALLED_R2})
+                     "stalled": r2 < results.STALLED_R2, "val_r2": r2})
     (summary,) = results.sweep_summaries(rows, settings)
     assert summary["sweep"] == "negative" and summary["runs"] == 5
     assert (summary["born_dead"], summary["died"], summary["stalled"], summary["stalled_alive"]) == (1, 2, 3, 1)
     assert summary["died_seeds"] == [0, 1]
+    assert summary["fit_r2"] == pytest.approx((0.05 + 0.99) / 2)  # the median of the two that fit
     # Wilson 95% for 2/5: p = 0.4, centre (0.4 + 0.38415) / 1.76830 = 0.44345,
     # half width 1.96 * sqrt(0.048 + 0.038415) / 1.76830 = 0.32581.
     assert summary["died_interval"] == (pytest.approx(0.11762, abs=1e-4), pytest.approx(0.76928, abs=1e-4))
     line = results.format_sweep_table([summary]).splitlines()[2]
-    assert line == "| negative | 5 | 1 | 2/5 (40%) | 12%–77% | 3/5 (60%) | 23%–88% | 1 | 0, 1 |"
+    assert line == "| negative | 5 | 1 | 2/5 (40%) | 12%–77% | 3/5 (60%) | 23%–88% | 1 | 0.520 | 0, 1 |"
 
 
 def test_seeds_flag_makes_n_runs_of_the_chosen_sweep(tmp_path):
