@@ -186,7 +186,12 @@ def gradients_pb(name, data, description=None, channels_first=False):
 
 
 def _as_activations(data, channels_first):
-    """``data`` as a validated tensor; raises ValueError naming ``data``."""
+    """``data`` as a validated tensor that gradients do not flow through; raises ValueError naming ``data``.
+
+    Recording is observation: like TensorBoard's own summaries, the ops take
+    ``tf.stop_gradient`` of what they record, so a summary inside a
+    ``GradientTape`` adds nothing to the gradients (nor their cost).
+    """
     tf = _tf()
     try:
         data = tf.convert_to_tensor(data)
@@ -198,7 +203,7 @@ def _as_activations(data, channels_first):
         (data.dtype.is_floating or data.dtype.is_integer) and data.dtype != tf.bool,
         channels_first,
     )
-    return data
+    return tf.stop_gradient(data)
 
 
 # float32 counts 0/1 exactly up to this many values per unit.

@@ -9,7 +9,9 @@ import sys
 
 import numpy as np
 import pytest
-import tensorflow as tf
+
+# The TensorFlow half of the package; the TF-free parts are tested without it.
+tf = pytest.importorskip("tensorflow")
 
 from tensorboard_plugin_deadrelu import metadata, summary
 from tests.eventfiles import read_events, read_records

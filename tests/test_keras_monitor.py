@@ -3,11 +3,17 @@ numpy computed in the test from the model's own weights, read back from the even
 files through TensorBoard's reader."""
 
 import logging
+import os
+import subprocess
+import sys
 
 import numpy as np
-import keras
 import pytest
 from tensorboard.util import tensor_util
+
+# Keras on its default backend, TensorFlow (tests/test_keras_backends.py covers JAX and PyTorch).
+pytest.importorskip("tensorflow")
+import keras  # noqa: E402
 
 from tensorboard_plugin_deadrelu import metadata
 from tensorboard_plugin_deadrelu.keras import monitor as monitor_module
@@ -257,25 +263,74 @@ def test_second_fit_reuses_the_counting_step_and_still_counts_new_shapes(tmp_pat
         assert_record(series[2][1], truth[tag])
 
 
-class FailAtEpochEnd(keras.callbacks.Callback):
+class Interrupt(keras.callbacks.Callback):
+    """Raises ``error`` from on_train_batch_end of batch ``at_batch`` of the second epoch, or from on_epoch_end."""
+
+    def __init__(self, error, at_batch=None):
+        super().__init__()
+        self.error, self.at_batch = error, at_batch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.at_batch is not None and self.epoch == 1 and batch == self.at_batch:
+            raise self.error
+
     def on_epoch_end(self, epoch, logs=None):
-        raise RuntimeError("interrupted")
+        if self.at_batch is None and epoch == 1:
+            raise self.error
 
 
-def test_a_fit_that_raised_leaves_nothing_behind_once_the_next_monitored_fit_ends(tmp_path):
+def open_files_under(folder):
+    """Paths under ``folder`` this process has open (from /proc/self/fd)."""
+    paths = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            path = os.readlink(os.path.join("/proc/self/fd", fd))
+        except OSError:
+            continue
+        if path.startswith(str(folder)):
+            paths.append(path)
+    return paths
+
+
+@pytest.mark.parametrize(
+    "error, at_batch, steps_on_disk",
+    [
+        (KeyboardInterrupt(), 1, [0, 1]),  # Ctrl-C in the second epoch: its record is never written
+        (RuntimeError("interrupted"), None, [0, 1, 2]),  # raised after the monitor wrote epoch 2
+    ],
+)
+def test_a_fit_that_raises_leaves_the_model_as_it_was_and_its_records_on_disk(tmp_path, error, at_batch, steps_on_disk):
     model = frozen(mlp())
-    x, y = data(16)
-    with pytest.raises(RuntimeError, match="interrupted"):
-        model.fit(x, y, batch_size=8, epochs=1, verbose=0,
-                  callbacks=[DeadReluMonitor(tmp_path / "first"), FailAtEpochEnd()])
-    # Keras ends no callback after an exception; a new monitor takes over.
-    model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[DeadReluMonitor(tmp_path / "second")])
-    # The counting train function is gone (a wrapper the first monitor left on
-    # the layers' call stays, inert: it acts only inside its own monitor's trace).
-    assert not hasattr(model.train_function, "_deadrelu_monitor")
-    series = layer_records(tmp_path / "second")["hidden"]
-    assert [s for s, _ in series] == [0, 1]
+    x, y = data(24)  # 3 batches of 8
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)  # fit()'s own train function exists
+    own_train_function = model.train_function
+    layer_attributes = [dict(vars(layer)) for layer in model.layers]
+    monitor = DeadReluMonitor(tmp_path)
+    with pytest.raises(type(error)):
+        model.fit(x, y, batch_size=8, epochs=3, verbose=0, callbacks=[monitor, Interrupt(error, at_batch)])
+    # The model is as it was: its own train function, no wrapper on a layer or the model.
+    assert model.train_function is own_train_function
+    assert "train_step" not in vars(model)
+    for layer, before in zip(model.layers, layer_attributes):
+        assert "call" not in vars(layer)
+        assert {k: v for k, v in vars(layer).items() if callable(v)} == {k: v for k, v in before.items() if callable(v)}
+    # Every record written so far is on disk, and no file is left open.
+    series = layer_records(tmp_path)["hidden"]
+    assert [s for s, _ in series] == steps_on_disk
     assert_record(series[-1][1], mlp_activations(model, x)["hidden"])
+    assert open_files_under(tmp_path) == []
+    # A later fit() without the monitor counts nothing.
+    counted = monitor._counter.result()
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    for before, after in zip(counted, monitor._counter.result()):
+        np.testing.assert_array_equal(before["zeros"], after["zeros"])
+        assert before["count"] == after["count"]
+    # And a later fit() with it goes on where it stopped.
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[monitor])
+    assert [s for s, _ in layer_records(tmp_path)["hidden"]] == steps_on_disk + [steps_on_disk[-1] + 1]
 
 
 def test_two_counting_monitors_in_one_fit_are_refused(tmp_path):
@@ -656,3 +711,61 @@ def test_epoch_steps_follow_initial_epoch_and_never_go_back(tmp_path, mode):
         else:
             assert_record(record, truth["hidden"][:8])
     assert [s for s, _ in scalar_values(tmp_path)["deadrelu/hidden/dead_fraction"]] == [3, 4, 5, 6, 7, 9, 10]
+
+
+# --------------------------------------------------------------------------
+# Beside Keras's own TensorBoard callback, and quiet
+
+
+def test_beside_keras_tensorboard_callback_both_land_in_one_run(tmp_path):
+    model = frozen(mlp())
+    x, y = data(24)
+    model.fit(
+        x, y, batch_size=8, epochs=2, verbose=0, validation_data=data(8, seed=2),
+        callbacks=[
+            keras.callbacks.TensorBoard(log_dir=str(tmp_path), update_freq="batch"),
+            DeadReluMonitor(tmp_path, update_freq="batch"),
+        ],
+    )
+    tags_by_run = {}
+    for run, event in read_events(str(tmp_path)):
+        for value in event.summary.value:
+            tags_by_run.setdefault(run, set()).add(value.tag)
+    assert set(tags_by_run) == {"train", "validation"}
+    # Keras's loss, and the monitor's records and dead share, in one run: one chart can hold both.
+    assert {"epoch_loss", "batch_loss", "hidden", "relu", "deadrelu/hidden/dead_fraction"} <= tags_by_run["train"]
+    assert not any(tag.startswith("deadrelu/") or tag in ("hidden", "relu") for tag in tags_by_run["validation"])
+    # update_freq="batch": a record after every one of the 6 batches, plus step 0.
+    assert [s for s, _ in layer_records(tmp_path)["hidden"]] == [0, 1, 2, 3, 4, 5, 6]
+
+
+QUIET_FIT = """
+import sys
+import numpy as np
+import keras
+from tensorboard_plugin_deadrelu.keras import DeadReluMonitor
+model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(4, activation="relu"), keras.layers.Dense(1)])
+model.compile(optimizer="sgd", loss="mse")
+x = np.random.default_rng(0).normal(size=(64, 5)).astype("float32")
+callbacks = [DeadReluMonitor(sys.argv[1])] if sys.argv[2] == "monitor" else []
+print("FIT STARTS", file=sys.stderr, flush=True)
+model.fit(x, x[:, :1], batch_size=16, epochs=2, verbose=0, callbacks=callbacks)
+print("FIT ENDS", file=sys.stderr, flush=True)
+"""
+
+
+def test_a_cpu_fit_with_the_monitor_prints_what_keras_alone_prints(tmp_path):
+    # As from a user's shell: importing TensorFlow in this process set TF_CPP_MIN_LOG_LEVEL=1 here.
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+
+    def stderr_of_fit(mode):
+        result = subprocess.run(
+            [sys.executable, "-c", QUIET_FIT, str(tmp_path), mode],
+            capture_output=True, text=True, timeout=240, env=env,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result.stderr.split("FIT STARTS\n", 1)[1]
+
+    with_monitor = stderr_of_fit("monitor")
+    assert with_monitor == stderr_of_fit("plain") == "FIT ENDS\n"
+    assert layer_records(tmp_path)  # the monitor did record

@@ -6,7 +6,9 @@ import os
 
 import numpy as np
 import pytest
-import tensorflow as tf
+
+# The TensorFlow half of the package; the TF-free parts are tested without it.
+tf = pytest.importorskip("tensorflow")
 
 from tensorboard.compat.proto import event_pb2, tensor_pb2
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
@@ -318,3 +320,21 @@ def test_tf_encoder_stores_counts_past_int32_as_int64():
     small = summary.encode_stats(5, [5, 1], [0.0, 1.0], [0, 0]).numpy()
     assert tensor_util.make_ndarray(tensor_pb2.TensorProto.FromString(small[1])).dtype == np.int32
     assert tensor_util.make_ndarray(tensor_pb2.TensorProto.FromString(small[3])).shape == ()
+
+
+def test_recording_inside_a_gradient_tape_adds_no_gradient(tmp_path, rng):
+    x = tf.constant(relu_like(rng, (8, 3)) - 0.5)
+    accumulator = summary.Accumulator()
+    writer = tf.summary.create_file_writer(str(tmp_path / "run"))
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        sums = summary.reduce_activations(x)
+        accumulator.update("layer", x)
+        with writer.as_default(step=0):
+            summary.activations("layer", x)
+        loss = tf.reduce_sum(x * 2.0)
+    # The sums are not differentiable functions of the data ...
+    assert tape.gradient(sums["abs_sum"], x) is None
+    # ... and the model's own gradient is untouched.
+    np.testing.assert_array_equal(tape.gradient(loss, x).numpy(), np.full((8, 3), 2.0, np.float32))
+    writer.close()
