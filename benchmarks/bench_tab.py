@@ -31,7 +31,11 @@ at the size of a real network instead, every run selected, per load:
   after the view is drawn, after scrolling to the bottom, and after selecting no
   run (which must fall back to about the first).
 
-Run: python benchmarks/bench_tab.py [--units 4096] [--steps 1000] [--repeats 3] [--gradients]
+With ``--baseline REV``, every load alternates with one of the frontend at git
+revision REV (served to the page from that revision's files, same TensorBoard),
+and each figure is printed with the baseline's median and the ratio.
+
+Run: python benchmarks/bench_tab.py [--units 4096] [--steps 1000] [--repeats 3] [--gradients] [--baseline REV]
      python benchmarks/bench_tab.py --scale /tmp/scale [--repeats 3]
 """
 
@@ -40,6 +44,7 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -89,69 +94,119 @@ def write_layer(logdir, units, steps, count=256, gradients=False):
         write_records(os.path.join(logdir, "big"), "dense_4096/gradients", gradient_records, kind="gradients")
 
 
+FIGURES = [
+    ("open", "open tab -> heatmap drawn"),
+    ("module", "  of which: tab's render() -> heatmap drawn"),
+    ("draw", "draw after data arrived (target < 200 ms)"),
+    ("resort", "redraw, sort by death step"),
+    ("dormant", "redraw, switch to dormant metric"),
+    ("retau", "redraw, change tau (3 per load)"),
+]
+GRADIENT_FIGURES = [
+    ("gradient_draw", "gradient heatmap, first draw"),
+    ("gradient_recolour", "gradient heatmap, switch to log mean |grad|"),
+]
+
+
+def serve_frontend_from(page, folder):
+    """Makes ``page`` load the tab's static files from ``folder`` instead of the plugin (the baseline's frontend)."""
+    def handle(route):
+        name = route.request.url.split("/static/", 1)[1].split("?", 1)[0]
+        content_type = "text/css" if name.endswith(".css") else "text/javascript"
+        route.fulfill(path=os.path.join(folder, name), content_type=content_type)
+
+    page.route("**/data/plugin/deadrelu/static/**", handle)
+
+
+def load_once(browser, url, gradients, frontend=None):
+    """Opens the tab once (with the frontend in folder ``frontend``, or the plugin's) and returns its figures in ms."""
+    out = {key: [] for key, _ in FIGURES + GRADIENT_FIGURES}
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    if frontend:
+        serve_frontend_from(page, frontend)
+    page.add_init_script("localStorage.clear()")
+    t = time.perf_counter()
+    page.goto(url + "/#deadrelu")
+    frame_locator = page.frame_locator("iframe")
+    frame_locator.locator(".panel[data-drawn=true]").wait_for(timeout=120_000)
+    out["open"].append(1e3 * (time.perf_counter() - t))
+    frame = next(f for f in page.frames if "plugin_entry" in f.url)
+    out["draw"].append(measure_durations(frame)[0])
+    out["module"].append(frame.evaluate(
+        "(() => { const r = performance.getEntriesByName('deadrelu:render')[0];"
+        " const d = performance.getEntriesByType('measure').find(m => m.name.startsWith('deadrelu:draw'));"
+        " return d.startTime + d.duration - r.startTime; })()"
+    ))
+    frame_locator.locator(".deadrelu[data-details=loaded]").wait_for(timeout=120_000)
+    if gradients:
+        frame_locator.locator(".deadrelu[data-gradients=loaded]").wait_for(timeout=120_000)
+        frame_locator.locator(".panel[data-gradients-drawn]").wait_for(timeout=120_000)
+        out["gradient_draw"].append(measure_durations(frame, "deadrelu:gradients")[0])
+        before = len(measure_durations(frame, "deadrelu:gradients"))
+        frame_locator.locator("select[name=gradient]").select_option("magnitude")
+        wait_for_new_measure(frame, before, "deadrelu:gradients")
+        out["gradient_recolour"].append(measure_durations(frame, "deadrelu:gradients")[-1])
+        frame_locator.locator("select[name=gradient]").select_option("zeros")
+    before = len(measure_durations(frame))
+    frame_locator.locator("select[name=sort]").select_option("death")
+    wait_for_new_measure(frame, before)
+    out["resort"].append(measure_durations(frame)[-1])
+    before = len(measure_durations(frame))
+    frame_locator.locator("select[name=metric]").select_option("dormant")
+    wait_for_new_measure(frame, before)
+    out["dormant"].append(measure_durations(frame)[-1])
+    for tau in ("0.1", "0.05", "0.2"):
+        before = len(measure_durations(frame))
+        frame_locator.locator("input[name=tau]").fill(tau)
+        frame_locator.locator("input[name=tau]").dispatch_event("change")
+        wait_for_new_measure(frame, before)
+        out["retau"].append(measure_durations(frame)[-1])
+    page.close()
+    return out
+
+
+def export_frontend(revision):
+    """The tab's files at git ``revision``, written to a temporary folder; returns it."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    folder = tempfile.mkdtemp(prefix="deadrelu-frontend-")
+    names = subprocess.run(["git", "ls-tree", "--name-only", revision, "frontend/"], cwd=root, check=True,
+                           capture_output=True, text=True).stdout.split()
+    for name in names:
+        with open(os.path.join(folder, os.path.basename(name)), "wb") as f:
+            f.write(subprocess.run(["git", "show", "%s:%s" % (revision, name)], cwd=root, check=True, capture_output=True).stdout)
+    return folder
+
+
 def measure(url, args):
-    """Loads the tab ``args.repeats`` times in headless Chromium and prints the timings."""
+    """Loads the tab ``args.repeats`` times in headless Chromium and prints the timings; with
+    ``args.baseline``, alternates each load with one of that revision's frontend and prints ratios."""
     t = time.perf_counter()
     with urllib.request.urlopen(url + "/data/plugin/deadrelu/heatmap?run=big&tag=dense_4096&format=binary&field=zeros") as r:
         size = len(r.read())
     print("binary zeros field: %.1f MB, first request %.0f ms" % (size / 1e6, 1e3 * (time.perf_counter() - t)))
-    open_to_drawn, module_to_drawn, draws, resorts, dormant, retau = [], [], [], [], [], []
-    gradient_draws, gradient_recolours = [], []
-    with headless_chromium() as browser:
-        for _ in range(args.repeats):
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.add_init_script("localStorage.clear()")
-            t = time.perf_counter()
-            page.goto(url + "/#deadrelu")
-            frame_locator = page.frame_locator("iframe")
-            frame_locator.locator(".panel[data-drawn=true]").wait_for(timeout=120_000)
-            open_to_drawn.append(1e3 * (time.perf_counter() - t))
-            frame = next(f for f in page.frames if "plugin_entry" in f.url)
-            draws.append(measure_durations(frame)[0])
-            module_to_drawn.append(frame.evaluate(
-                "(() => { const r = performance.getEntriesByName('deadrelu:render')[0];"
-                " const d = performance.getEntriesByType('measure').find(m => m.name.startsWith('deadrelu:draw'));"
-                " return d.startTime + d.duration - r.startTime; })()"
-            ))
-            frame_locator.locator(".deadrelu[data-details=loaded]").wait_for(timeout=120_000)
-            if args.gradients:
-                frame_locator.locator(".deadrelu[data-gradients=loaded]").wait_for(timeout=120_000)
-                gradient_draws.append(measure_durations(frame, "deadrelu:gradients")[0])
-                before = len(measure_durations(frame, "deadrelu:gradients"))
-                frame_locator.locator("select[name=gradient]").select_option("magnitude")
-                wait_for_new_measure(frame, before, "deadrelu:gradients")
-                gradient_recolours.append(measure_durations(frame, "deadrelu:gradients")[-1])
-                frame_locator.locator("select[name=gradient]").select_option("zeros")
-            before = len(measure_durations(frame))
-            frame_locator.locator("select[name=sort]").select_option("death")
-            wait_for_new_measure(frame, before)
-            resorts.append(measure_durations(frame)[-1])
-            before = len(measure_durations(frame))
-            frame_locator.locator("select[name=metric]").select_option("dormant")
-            wait_for_new_measure(frame, before)
-            dormant.append(measure_durations(frame)[-1])
-            for tau in ("0.1", "0.05", "0.2"):
-                before = len(measure_durations(frame))
-                frame_locator.locator("input[name=tau]").fill(tau)
-                frame_locator.locator("input[name=tau]").dispatch_event("change")
-                wait_for_new_measure(frame, before)
-                retau.append(measure_durations(frame)[-1])
-            frame_locator.locator("select[name=sort]").select_option("index")
-            frame_locator.locator("select[name=metric]").select_option("zeros")
-            page.close()
-    print("layer %d units x %d steps, %d loads in headless Chromium (median, min, max):" % (args.units, args.steps, args.repeats))
-    for name, values in [
-        ("open tab -> heatmap drawn", open_to_drawn),
-        ("  of which: tab's render() -> heatmap drawn", module_to_drawn),
-        ("draw after data arrived (target < 200 ms)", draws),
-        ("redraw, sort by death step", resorts),
-        ("redraw, switch to dormant metric", dormant),
-        ("redraw, change tau (3 per load)", retau),
-    ] + ([
-        ("gradient heatmap, first draw", gradient_draws),
-        ("gradient heatmap, switch to log mean |grad|", gradient_recolours),
-    ] if args.gradients else []):
-        print("  %-44s %7.1f ms  (%.1f .. %.1f)" % (name, statistics.median(values), min(values), max(values)))
+    baseline_folder = export_frontend(args.baseline) if args.baseline else None
+    current = {key: [] for key, _ in FIGURES + GRADIENT_FIGURES}
+    baseline = {key: [] for key, _ in FIGURES + GRADIENT_FIGURES}
+    try:
+        with headless_chromium() as browser:
+            for _ in range(args.repeats):
+                if baseline_folder:
+                    for key, values in load_once(browser, url, args.gradients, baseline_folder).items():
+                        baseline[key] += values
+                for key, values in load_once(browser, url, args.gradients).items():
+                    current[key] += values
+    finally:
+        if baseline_folder:
+            shutil.rmtree(baseline_folder, ignore_errors=True)
+    print("layer %d units x %d steps, %d loads in headless Chromium (median, min, max)%s:"
+          % (args.units, args.steps, args.repeats, ", alternating with the frontend of %s" % args.baseline if args.baseline else ""))
+    for key, name in FIGURES + (GRADIENT_FIGURES if args.gradients else []):
+        values = current[key]
+        line = "  %-44s %7.1f ms  (%.1f .. %.1f)" % (name, statistics.median(values), min(values), max(values))
+        if args.baseline:
+            base = statistics.median(baseline[key])
+            line += "   baseline %7.1f ms, ratio %.2f" % (base, statistics.median(values) / base)
+        print(line)
 
 
 def heap_mb(page):
@@ -248,6 +303,7 @@ def main():
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--gradients", action="store_true", help="also write and draw a gradient series of the same size")
+    parser.add_argument("--baseline", help="a git revision: alternate each load with that revision's frontend and print ratios")
     parser.add_argument("--scale", help="the folder of make_scale_logdirs.py: measure its five ResNet-50 runs instead")
     args = parser.parse_args()
     if args.scale:
