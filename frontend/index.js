@@ -256,7 +256,14 @@ export class App {
       );
       if (!selected.length) this.runsHolder.append(el("p", { class: "message", text: "Select one or more runs above." }));
       this.observerPending = true;
-      for (const { panels } of layout) for (const panel of panels) this.observer.observe(panel.element);
+      this.root.dataset.loads = "busy";
+      // Observing anew makes the observer report every panel once, moved or not.
+      for (const { panels } of layout) {
+        for (const panel of panels) {
+          this.observer.unobserve(panel.element);
+          this.observer.observe(panel.element);
+        }
+      }
     }
     this.applyFilterAndCollapse();
   }

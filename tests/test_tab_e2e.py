@@ -684,6 +684,8 @@ def test_deselecting_a_run_removes_its_panels(servers, page):
     assert tab.locator("canvas[data-run=relu]").count() == 0
     assert tab.locator(".network-run[data-run=relu]").count() == 0
     assert tab.locator(".panel[data-run=huge]").count() == 1
+    tab.locator(".deadrelu[data-loads=idle]").wait_for()  # the remaining panels are accounted for
+    assert drawn_panels(frame, "huge") == ["stem"]
 
 
 def test_counts_above_2_to_the_32_are_exact_in_the_api_and_the_tab(servers, page):
