@@ -35,6 +35,9 @@ One row per (run, hidden layer):
 
 * ``mean_abs_gradient_epoch1``, ``mean_abs_gradient_epoch5``: the same
   after the first and the fifth epoch (the gradient table: how it moves);
+* ``last_death_epoch``: the last epoch from which a unit stayed dead to the
+  end (empty: none is dead at the end); ``results.md`` also counts the dead
+  units after epochs 1, 5, 10 and 25 (the horizon of the article's plots);
 * ``val_r2``: ``1 - final_val_loss / var(validation targets)``, the share of
   the target's variance the net explains (0 = no better than a constant);
 * ``stalled``: ``val_r2 < STALLED_R2``.
@@ -93,6 +96,7 @@ COLUMNS = (
     "min_unit_mean_abs_gradient_end",
     "mean_abs_gradient_epoch1",
     "mean_abs_gradient_epoch5",
+    "last_death_epoch",
     "val_r2",
     "stalled",
     "epochs",
@@ -273,6 +277,8 @@ def layer_rows(run, run_dir):
             "dead_share_step0": float(dead[0] / units),
             "dead_share_end": float(dead[-1] / units),
             "first_dead_epoch": summary.first_fully_dead_step,
+            "dead_by_epoch": {int(step): int(n) for step, n in zip(summary.steps, dead)},
+            "last_death_epoch": max((s for s in summary.death_steps() if s is not None), default=None),
             "max_zero_share_end": float((activations.zeros[-1] / final_count).max()),
             "min_dormant_score_end": float(
                 np.nanmin(
@@ -399,6 +405,30 @@ def format_gradient_table(rows):
                 _fmt_gradient(row["mean_abs_gradient_epoch1"]), _fmt_gradient(row["mean_abs_gradient_epoch5"]),
                 _fmt_gradient(end), ratio, per_error,
             )
+        )
+    return "\n".join(lines) + "\n"
+
+
+# The epochs at which the deaths table counts dead units (besides the last).
+DEATH_TABLE_EPOCHS = (0, 1, 5, 10, 25)
+
+DEATHS_HEADER = (
+    "| run | layer | dead at step 0 | after epoch 1 | after epoch 5 | after epoch 10 | after epoch 25 "
+    "| at the end | last epoch a unit died for good |"
+)
+
+
+def format_deaths_table(rows):
+    """Per layer, its dead units after given epochs, and the last epoch from which a unit stayed dead."""
+    lines = [DEATHS_HEADER, "|---|---|" + "---:|" * 7]
+    for row in rows:
+        by_epoch = row["dead_by_epoch"]
+        counts = ["%d/%d" % (by_epoch[e], row["units"]) if e in by_epoch else "n/a" for e in DEATH_TABLE_EPOCHS]
+        last = row["last_death_epoch"]
+        lines.append(
+            "| %s | %s | %s | %d/%d | %s |"
+            % (row["run"], row["layer"], " | ".join(counts), row["dead_end"], row["units"],
+               "none" if last is None else str(last))
         )
     return "\n".join(lines) + "\n"
 
@@ -556,6 +586,12 @@ def write_results(logdir):
             "epochs 1 and 5, and at the end.\n\n"
         )
         f.write(format_gradient_table(main_rows))
+        f.write(
+            "\n## Dead units over epochs\n\nPer layer, its dead units after given epochs (n/a: the run "
+            "is shorter), and the last epoch from which a unit stayed dead to the end (none: no unit "
+            "is dead at the end).\n\n"
+        )
+        f.write(format_deaths_table(main_rows))
         summaries = sweep_summaries(rows, settings_by_run)
         if summaries:
             sizes = sorted({(s["samples"], s["epochs"]) for r, s in settings_by_run.items() if r in in_sweep})

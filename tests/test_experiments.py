@@ -210,8 +210,21 @@ def _expected_rows(logdir, records):
                 "min_unit_mean_abs_gradient_end": float(unit_gradient_last.min()),
                 "mean_abs_gradient_epoch1": float(unit_gradient_epoch1.mean()),
                 "val_r2": val_r2,
+                "dead": np.array(dead),
             }
     return rows
+
+
+def _last_death(dead):
+    """By hand: the last step from which a unit stayed dead to the end ("none" if no unit is dead at the end)."""
+    steps = []
+    for unit in range(dead.shape[1]):
+        if dead[-1, unit]:
+            start = len(dead) - 1
+            while start > 0 and dead[start - 1, unit]:
+                start -= 1
+            steps.append(start)
+    return str(max(steps)) if steps else "none"
 
 
 def test_result_table_equals_the_records_it_was_made_from(tiny_logdir, tiny_records):
@@ -266,6 +279,12 @@ def test_result_table_equals_the_records_it_was_made_from(tiny_logdir, tiny_reco
             "%.3g" % (end_gradient / math.sqrt(want["final_val_loss"])),
         )
         assert gradient_line in markdown
+        dead_counts = [int(d.sum()) for d in want["dead"]]
+        deaths_line = "| %s | %s | %d/%d | %d/%d | n/a | n/a | n/a | %d/%d | %s |" % (
+            row["run"], row["layer"], dead_counts[0], units, dead_counts[1], units, dead_counts[-1], units,
+            _last_death(want["dead"]),
+        )
+        assert deaths_line in markdown
     # The one-unit net died in the table too (not only in the records), and
     # its gradient with it; SELU kept a gradient in every unit.
     one_unit = [r for r in table if r["run"] == "one_layer/relu"][0]
