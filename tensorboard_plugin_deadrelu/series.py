@@ -143,8 +143,8 @@ def release_freed_memory():
     """Hands the memory freed after reading a series back to the operating system.
 
     Reading a layer allocates one small array per record and field, freed
-    once the series is stacked; glibc keeps such freed heap memory in the
-    process unless asked to return it (measured on the Transformer run with a
+    once the series is stacked (encoding a JSON heatmap, one string per row);
+    glibc keeps such freed heap memory in the process unless asked to return it (measured on the Transformer run with a
     64 MB cache: the Python process grew +256 MB without it and per-thread
     reading, +144 MB with both). A no-op where malloc_trim does not exist.
     """
@@ -441,6 +441,15 @@ class Listed:
 _WORKER = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="deadrelu-read")
 
 
+def _compute_then_release(compute):
+    # Reading a layer or encoding its JSON frees its many intermediate arrays
+    # and strings once done; give that memory back before the next task.
+    try:
+        return compute()
+    finally:
+        release_freed_memory()
+
+
 class SeriesReader:
     """Lists and reads Dead ReLU series through a data provider, with byte-bounded caches.
 
@@ -591,7 +600,7 @@ class SeriesReader:
         with key_lock:
             value = cache.get(key, version)
             if value is None:
-                value = _WORKER.submit(compute).result()
+                value = _WORKER.submit(_compute_then_release, compute).result()
                 cache.put(key, version, value, size(value))
             return value
 
@@ -607,10 +616,7 @@ class SeriesReader:
         )
         points = data.get(listed.run, {}).get(listed.tag, [])
         del data
-        built = build_series(listed.run, listed.tag, listed.time_series, points, self._sample_limit)
-        del points
-        release_freed_memory()
-        return built
+        return build_series(listed.run, listed.tag, listed.time_series, points, self._sample_limit)
 
     def _forget_missing(self, experiment_id, raw_listing):
         def gone(key):
