@@ -1,5 +1,5 @@
 /**
- * The parts of the tab around the layer panels: controls, legend, overview row,
+ * The parts of the tab around the layer panels: controls, layer filter, legend, run sections,
  * and the empty / error / downsampled messages. Pure DOM, no fetching.
  */
 
