@@ -1,11 +1,14 @@
 """What DeadReluMonitor costs in ``fit()``, and what its two modes report.
 
 Overhead (default): a 784-1024-1024-1024-10 ReLU MLP on synthetic data
-(16,384 x 784), batch 256, CPU. Three models with the same weights each run
-one-epoch ``fit()`` calls in interleaved rounds (A B C, C B A, ...):
+(16,384 x 784), batch 256, CPU, on each Keras backend installed
+(TensorFlow, JAX, PyTorch), each in its own process (Keras picks its backend
+at import); a table of the ratios side by side closes the output. In each
+process four models with the same weights run one-epoch ``fit()`` calls in
+interleaved rounds (A B C D, D C B A, ...):
 
 * ``plain``     no callback;
-* ``counting``  DeadReluMonitor counting during training (targets <= 1.02);
+* ``counting``  DeadReluMonitor counting during training (target <= 1.03);
 * ``probe``     DeadReluMonitor on a 1024-row probe (target <= 1.04);
 * ``probe_gradients``  the same probe with its targets, so every probe also
   records each unit's d(loss)/d(pre-activation) (one backward pass).
@@ -24,11 +27,14 @@ that output 0 on every training input at the epoch's end).
 
 Run from the repository root::
 
-    python benchmarks/bench_keras_monitor.py [--rounds 5] [--modes]
+    python benchmarks/bench_keras_monitor.py [--rounds 5] [--backends tensorflow,jax,torch] [--modes]
 """
 
 import argparse
+import importlib.util
+import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -113,7 +119,8 @@ def overhead(rounds, logdir):
     times = ab.compare({name: fit(name) for name in models}, rounds=rounds, warmup=1)
     print("fit() of one epoch, %d x %d, batch %d, MLP %d-%s-%d, wall time:" % (
         ROWS, FEATURES, BATCH, FEATURES, "-".join(map(str, HIDDEN)), CLASSES))
-    targets = {"counting": 1.02, "probe": 1.04}
+    print("Keras backend: %s" % keras.backend.backend())
+    targets = TARGETS
     ab.print_ratios(times, baseline="plain", targets=targets)
     # CPU seconds of this process are less disturbed by the neighbours than
     # wall time (though not immune: their cache traffic and our threads'
@@ -134,6 +141,11 @@ def overhead(rounds, logdir):
         print("  %-16s %.3f s = %.1f%% of an epoch" % (name, t["min"], 100 * t["min"] / epoch))
     print("  gradients / activations only: %.2fx" % (
         probe_times["probe_gradients"]["min"] / probe_times["probe"]["min"]))
+    return {
+        "wall": {name: times[name]["min"] / times["plain"]["min"] for name in models},
+        "cpu": {name: cpu[name]["min"] / cpu["plain"]["min"] for name in models},
+        "epoch": epoch,
+    }
 
 
 def dead_units(logdir, run):
@@ -141,7 +153,7 @@ def dead_units(logdir, run):
     return {
         (tag, step): int(record.dead.sum())
         for (r, tag), series in read_records(logdir).items()
-        if r == run
+        if r == os.path.join(run, "train")  # the monitor writes into <log_dir>/train
         for step, record in series
     }
 
@@ -175,9 +187,51 @@ def modes(epochs, learning_rate, logdir):
             totals["probe"] / totals["whole"], totals["counting"] / totals["whole"]))
 
 
+RESULT_PREFIX = "RESULT "
+TARGETS = {"counting": 1.03, "probe": 1.04}
+
+
+def each_backend(backends, rounds):
+    """Runs the overhead benchmark in one process per backend; prints their ratios side by side."""
+    results = {}
+    for backend in backends:
+        print("=== KERAS_BACKEND=%s" % backend, flush=True)
+        env = dict(os.environ, KERAS_BACKEND=backend)
+        child = subprocess.run(
+            [sys.executable, os.path.abspath(__file__), "--rounds", str(rounds), "--one-backend"],
+            env=env, stdout=subprocess.PIPE, text=True,
+        )
+        for line in child.stdout.splitlines():
+            if line.startswith(RESULT_PREFIX):
+                results[backend] = json.loads(line[len(RESULT_PREFIX):])
+            else:
+                print(line)
+        if child.returncode:
+            print("  (failed with exit code %d)" % child.returncode)
+    print("\nfit() with the monitor / without, fastest of %d rounds (wall | CPU seconds):" % rounds)
+    print("  %-11s %-8s %-17s %-17s %-17s" % ("backend", "epoch", "counting", "probe", "probe+gradients"))
+    for backend, result in results.items():
+        cells = [
+            "%.3f | %.3f%s" % (
+                result["wall"][name], result["cpu"][name],
+                " *" if name in TARGETS and result["wall"][name] > TARGETS[name] else "",
+            )
+            for name in ("counting", "probe", "probe_gradients")
+        ]
+        print("  %-11s %-8s %-17s %-17s %-17s" % ((backend, "%.2f s" % result["epoch"]) + tuple(cells)))
+    print("  targets: counting <= %(counting)g, probe <= %(probe)g (* = wall ratio above its target)" % TARGETS)
+
+
+def installed_backends():
+    return [b for b in ("tensorflow", "jax", "torch") if importlib.util.find_spec(b) is not None]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=8, help="measured rounds per variant")
+    parser.add_argument("--backends", default=None,
+                        help="comma-separated Keras backends to measure (default: every one installed)")
+    parser.add_argument("--one-backend", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--modes", action="store_true", help="compare what the modes call dead instead")
     parser.add_argument("--epochs", type=int, default=5, help="epochs for --modes")
     parser.add_argument("--learning-rate", type=float, default=0.5, help="SGD learning rate for --modes")
@@ -185,8 +239,10 @@ def main():
     with tempfile.TemporaryDirectory() as logdir:
         if args.modes:
             modes(args.epochs, args.learning_rate, logdir)
+        elif args.one_backend:
+            print(RESULT_PREFIX + json.dumps(overhead(args.rounds, logdir)))
         else:
-            overhead(args.rounds, logdir)
+            each_backend(args.backends.split(",") if args.backends else installed_backends(), args.rounds)
 
 
 if __name__ == "__main__":

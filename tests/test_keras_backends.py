@@ -144,3 +144,41 @@ def test_a_backend_it_cannot_serve_is_named():
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
     assert "ValueError: DeadReluMonitor does not support the Keras backend 'numpy'" in result.stderr
+
+
+def test_torch_batch_sums_count_zeros_nan_and_inf_like_numpy():
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("keras")
+    from tensorboard_plugin_deadrelu import summary
+    from tensorboard_plugin_deadrelu.keras.counting import _torch_batch_sums
+
+    rng = np.random.default_rng(3)
+    data = np.maximum(rng.normal(size=(64, 6)), 0).astype(np.float32)
+    data[:, 0] = 0.0
+    data[::2, 1] = -0.0
+    data[3, 2], data[5, 3], data[7, 4], data[9, 5] = np.nan, np.inf, -np.inf, -0.0
+    data[8, 4] = np.nan
+    conv = np.maximum(rng.normal(size=(4, 3, 5, 5)), 0).astype(np.float32)  # NCHW
+    for values, channels_first in ((data, False), (conv, True)):
+        rows, zeros, abs_sum, nonfinite = _torch_batch_sums(torch.from_numpy(values), channels_first)
+        truth = summary.reduce_activations_np(values, channels_first)
+        assert rows == truth["count"]
+        np.testing.assert_array_equal(zeros.numpy(), truth["zeros"])
+        np.testing.assert_array_equal(nonfinite.numpy(), truth["nonfinite"])
+        np.testing.assert_allclose(abs_sum.numpy(), truth["abs_sum"], rtol=1e-6)
+
+
+def test_exact_counts_past_two_to_the_32_in_uint32_pairs():
+    keras = pytest.importorskip("keras")
+    from tensorboard_plugin_deadrelu.keras.counting import _add_to_pair, _kahan_add, _pair_to_int64
+
+    pair = np.array([[2**32 - 5, 7], [0, 1]], np.uint32)  # [low words, high words] of two counts
+    for _ in range(3):
+        pair = keras.ops.convert_to_numpy(_add_to_pair(pair, np.array([3, 2**31], np.uint32)))
+    np.testing.assert_array_equal(_pair_to_int64(pair), [2**32 - 5 + 9, 2**32 + 7 + 3 * 2**31])
+    # Kahan: adding 1.0 to 2**24 is lost in plain float32, kept by the compensation.
+    total = np.array([[2.0**24], [0.0]], np.float32)
+    for _ in range(10):
+        total = keras.ops.convert_to_numpy(_kahan_add(total, np.ones(1, np.float32)))
+    assert float(total[0, 0]) - float(total[1, 0]) == 2**24 + 10
+    assert np.float32(2**24) + np.float32(1) == np.float32(2**24)  # what the compensation makes up for
