@@ -214,19 +214,30 @@ class DeadReluPlugin(base_plugin.TBPlugin):
             (listed for listed in listing.values() if listed.kind != metadata.KIND_GRADIENTS),
             key=lambda listed: series_lib.model_order_key(listed.order, listed.tag),
         )
+        name = ("overview", threshold, tau)
+        gradient_series = {}
+        for listed in layers:
+            gradients = listing.get(metadata.gradients_tag(listed.tag))
+            if gradients is not None and gradients.kind == metadata.KIND_GRADIENTS:
+                gradient_series[listed.tag] = gradients
+        # Series whose summary is not cached yet are read together, several per
+        # data provider call, rather than one round trip per layer.
+        self._reader.prefetch(
+            ctx,
+            experiment_id,
+            [listed for listed in layers if self._reader.cached_derived(experiment_id, listed, name) is None]
+            + [g for g in gradient_series.values() if self._reader.cached_derived(experiment_id, g, "gradients") is None],
+        )
         entries = []
         for listed in layers:
             summary = self._reader.derived(
-                ctx, experiment_id, listed, ("overview", threshold, tau),
-                lambda s: analysis.summarize_layer(s, threshold, tau),
+                ctx, experiment_id, listed, name, lambda s: analysis.summarize_layer(s, threshold, tau)
             )
-            gradients = listing.get(metadata.gradients_tag(listed.tag))
-            if gradients is not None and gradients.kind == metadata.KIND_GRADIENTS:
+            gradients = gradient_series.get(listed.tag)
+            if gradients is not None:
                 gradients = gradient_overview(
                     gradients.tag, self._reader.derived(ctx, experiment_id, gradients, "gradients", analysis.summarize_gradients)
                 )
-            else:
-                gradients = None
             entries.append(overview_layer(listed.tag, listed.order, summary, gradients))
         return {"run": run, "threshold": threshold, "tau": tau, "layers": entries}
 

@@ -135,9 +135,10 @@ def test_opening_reads_no_record_and_a_layer_is_read_when_asked_for(logdir):
     assert counting.reads == []  # units come from the plugin content
     get_json(opened, "heatmap?run=net&tag=dense_2")
     assert counting.read_tags() == {("net", "dense_2")}
-    get_json(opened, "overview?run=net")  # the whole run, once per layer
-    assert counting.read_tags() == {("net", tag) for tag in UNITS}
-    assert len(counting.reads) == len(UNITS)  # dense_2 came from the cache
+    get_json(opened, "overview?run=net")  # the whole run: the two layers not read yet, in one call
+    assert counting.reads[1:] == [(("net",), ("dense_1", "dense_10"), series_lib.READ_EVERYTHING)]
+    get_json(opened, "overview?run=net")
+    assert len(counting.reads) == 2  # per-layer summaries are cached
 
 
 def test_records_written_by_0_1_0_without_units_are_listed_from_one_record(tmp_path):
