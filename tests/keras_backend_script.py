@@ -10,7 +10,9 @@ rate is 0 so the weights never move, and the monitor writes into OUTDIR:
   last batch of 5), 2 epochs, with ``warn_above``;
 * ``every2``: counting with ``update_freq=2``;
 * ``probe``: a probe with targets (activation and gradient records);
-* ``stop``: ``stop_above`` with a probe, 5 epochs asked for.
+* ``stop``: ``stop_above`` with a probe, 5 epochs asked for;
+* ``interrupted``: counting, with another callback raising KeyboardInterrupt
+  in the second epoch; the report says what the model looked like afterwards.
 
 With ``--block-tensorflow``, ``import tensorflow`` fails in this process, and
 the script checks at the end that TensorFlow was never imported. It writes
@@ -112,10 +114,40 @@ def main():
     report["epochs"]["every2"] = fit("every2", epochs=1, update_freq=2)
     report["epochs"]["probe"] = fit("probe", probe_data=(x[:30], y[:30]))
     report["epochs"]["stop"] = fit("stop", epochs=5, probe_data=x, layers=["relu"], stop_above=0.2)
+    report["interrupted"] = interrupted(model(), x, y, DeadReluMonitor(os.path.join(outdir, "interrupted")))
     report["warnings"] = warnings
     report["tensorflow_modules"] = sorted(m for m in sys.modules if m == "tensorflow" or m.startswith("tensorflow."))
     with open(os.path.join(outdir, "report.json"), "w") as f:
         json.dump(report, f)
+
+
+def interrupted(model, x, y, monitor):
+    """Interrupts a counting fit() in its second epoch; returns what was left behind."""
+    import keras
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_end(self, batch, logs=None):
+            if self.epoch == 1 and batch == 1:
+                raise KeyboardInterrupt
+
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    own_train_function = model.train_function
+    try:
+        model.fit(x, y, batch_size=8, epochs=3, verbose=0, callbacks=[monitor, Interrupt()])
+    except KeyboardInterrupt:
+        pass
+    left = {
+        "own_train_function": model.train_function is own_train_function,
+        "layers_unwrapped": all("call" not in vars(layer) for layer in model.layers),
+        "variables": len(model.non_trainable_variables),
+    }
+    counted = [s["count"] for s in monitor._counter.result()]
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    left["plain_fit_counted"] = [s["count"] for s in monitor._counter.result()] != counted
+    return left
 
 
 if __name__ == "__main__":

@@ -131,6 +131,15 @@ def test_dead_fraction_scalars_and_early_warning(trained):
     assert all("stop_above=0.2; stopping training" in message for message in stopped)
 
 
+def test_an_interrupted_fit_leaves_the_model_as_it_was(trained):
+    backend, outdir, report = trained
+    assert report["interrupted"] == {
+        "own_train_function": True, "layers_unwrapped": True, "variables": 0, "plain_fit_counted": False,
+    }
+    # The first epoch's record is on disk; the interrupted second one never was.
+    assert [step for step, _ in records(outdir, "interrupted")["hidden"]] == [0, 1]
+
+
 def test_jax_and_torch_never_import_tensorflow(trained):
     backend, outdir, report = trained
     assert report["backend"] == backend
@@ -144,28 +153,6 @@ def test_a_backend_it_cannot_serve_is_named():
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
     assert "ValueError: DeadReluMonitor does not support the Keras backend 'numpy'" in result.stderr
-
-
-def test_torch_batch_sums_count_zeros_nan_and_inf_like_numpy():
-    torch = pytest.importorskip("torch")
-    pytest.importorskip("keras")
-    from tensorboard_plugin_deadrelu import summary
-    from tensorboard_plugin_deadrelu.keras.counting import _torch_batch_sums
-
-    rng = np.random.default_rng(3)
-    data = np.maximum(rng.normal(size=(64, 6)), 0).astype(np.float32)
-    data[:, 0] = 0.0
-    data[::2, 1] = -0.0
-    data[3, 2], data[5, 3], data[7, 4], data[9, 5] = np.nan, np.inf, -np.inf, -0.0
-    data[8, 4] = np.nan
-    conv = np.maximum(rng.normal(size=(4, 3, 5, 5)), 0).astype(np.float32)  # NCHW
-    for values, channels_first in ((data, False), (conv, True)):
-        rows, zeros, abs_sum, nonfinite = _torch_batch_sums(torch.from_numpy(values), channels_first)
-        truth = summary.reduce_activations_np(values, channels_first)
-        assert rows == truth["count"]
-        np.testing.assert_array_equal(zeros.numpy(), truth["zeros"])
-        np.testing.assert_array_equal(nonfinite.numpy(), truth["nonfinite"])
-        np.testing.assert_allclose(abs_sum.numpy(), truth["abs_sum"], rtol=1e-6)
 
 
 def test_exact_counts_past_two_to_the_32_in_uint32_pairs():

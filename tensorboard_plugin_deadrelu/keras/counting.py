@@ -16,8 +16,9 @@ class per Keras backend, because each compiles its step differently:
   a BatchNorm's moving mean. The counting function splits them off again, so
   ``fit()`` sees its usual state. Counts are kept exact beyond 2**32 in
   pairs of uint32 words (JAX has no int64 by default).
-* PyTorch: the step runs eagerly; the sums are added to int64/float64
-  tensors on the model's device, without a host sync per step.
+* PyTorch: the step runs eagerly; the sums are added to float64 tensors on
+  the model's device (the native PyTorch monitor's ``LayerSums``), without a
+  host sync per step on an accelerator.
 
 Nothing stays on the model: the layers are tapped only while a step runs or
 is traced, and a variable is lent to the JAX model only while it is traced.
@@ -32,7 +33,6 @@ from tensorboard_plugin_deadrelu.keras.layers import _channels_first, _units_of
 
 SUPPORTED_BACKENDS = ("tensorflow", "jax", "torch")
 
-STAT_KEYS = ("count", "zeros", "abs_sum", "nonfinite")
 
 
 def check_backend():
@@ -134,31 +134,23 @@ class TensorFlowCounter:
 
 
 class TorchCounter:
-    """Counting in PyTorch's eager train step, into int64/float64 tensors on the device."""
+    """Counting in PyTorch's eager train step, with the native PyTorch monitor's per-layer sums.
+
+    The sums (:class:`tensorboard_plugin_deadrelu.torch.sums.LayerSums`) stay
+    on the device of the outputs and are read in one transfer per record.
+    """
 
     def __init__(self, model, layers, tags, tap):
+        from tensorboard_plugin_deadrelu.torch.sums import LayerSums
+
         self.tap = tap
-        self.channels_first = [_channels_first(layer) for layer in layers]
-        self.sums = [None] * len(layers)
+        self.sums = [LayerSums(tag, 1 if _channels_first(layer) else -1) for tag, layer in zip(tags, layers)]
 
     def _count(self, index, output):
         import torch
 
         with torch.no_grad():
-            rows, zeros, abs_sum, nonfinite = _torch_batch_sums(output.detach(), self.channels_first[index])
-            sums = self.sums[index]
-            if sums is None:
-                self.sums[index] = [
-                    torch.tensor(rows, dtype=torch.int64, device=zeros.device),
-                    zeros.to(torch.int64),
-                    abs_sum.to(torch.float64),
-                    nonfinite.to(torch.int64),
-                ]
-            else:
-                sums[0] += rows
-                sums[1] += zeros
-                sums[2] += abs_sum
-                sums[3] += nonfinite
+            self.sums[index].add(output)
 
     def counting_function(self, fit_train_function):
         tap, count = self.tap, self._count
@@ -170,52 +162,14 @@ class TorchCounter:
         return counting_train_function
 
     def result(self):
-        # Copies: on the CPU .numpy() shares memory with the tensors reset() zeroes.
-        return [
-            None if sums is None else dict(zip(STAT_KEYS, (int(sums[0]),) + tuple(s.cpu().numpy().copy() for s in sums[1:])))
-            for sums in self.sums
-        ]
+        from tensorboard_plugin_deadrelu.torch.sums import read_all
+
+        stats = read_all(self.sums)
+        return [stats[layer_sums.tag] for layer_sums in self.sums]
 
     def reset(self):
-        for sums in self.sums:
-            if sums is not None:
-                for s in sums:
-                    s.zero_()
-
-
-def _torch_batch_sums(x, channels_first):
-    """:func:`batch_sums` in plain torch ops, for the eager step, which pays for every pass.
-
-    Counts come from float arithmetic rather than boolean masks: on the CPU,
-    reducing a boolean mask along the batch axis costs several times a float
-    reduction (1.1 ms of CPU for a 256 x 1024 output with masks, 0.3 ms
-    like this). A float32 sum of zeros and ones is exact up to 2**24 values
-    per unit, beyond which the boolean path is used.
-    """
-    import torch
-
-    if channels_first:
-        x = x.movedim(1, -1)
-    flat = x.reshape(-1, x.shape[-1])
-    if not flat.is_floating_point():
-        flat = flat.to(torch.float32)
-    rows = flat.shape[0]
-    if rows > 2**24:
-        finite = torch.isfinite(flat)
-        return (
-            rows,
-            rows - torch.count_nonzero(flat, dim=0),  # NaN is not zero
-            torch.where(finite, flat.abs(), 0).sum(dim=0, dtype=torch.float64),
-            rows - torch.count_nonzero(finite, dim=0),
-        )
-    magnitudes = flat.abs()
-    # |x| of the finite values; NaN and +-Inf count 0 ...
-    abs_sum = torch.nan_to_num(magnitudes, nan=0.0, posinf=0.0).sum(dim=0, dtype=torch.float32)
-    # ... x * 0 is 0 for a finite x and NaN for NaN or +-Inf ...
-    nonfinite = torch.nan_to_num(flat * 0, nan=1.0).sum(dim=0, dtype=torch.float32)
-    # ... and sign(|x|) is 0 for a zero and 1 for any other value (NaN made 1 first).
-    nonzero = torch.sign(torch.nan_to_num(magnitudes, nan=1.0)).sum(dim=0, dtype=torch.float32)
-    return rows, rows - nonzero.to(torch.int64), abs_sum, nonfinite.to(torch.int64)
+        for layer_sums in self.sums:
+            layer_sums.reset()
 
 
 class JaxCounter:
