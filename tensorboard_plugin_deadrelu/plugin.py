@@ -220,25 +220,20 @@ class DeadReluPlugin(base_plugin.TBPlugin):
             gradients = listing.get(metadata.gradients_tag(listed.tag))
             if gradients is not None and gradients.kind == metadata.KIND_GRADIENTS:
                 gradient_series[listed.tag] = gradients
-        # Series whose summary is not cached yet are read together, several per
-        # data provider call, rather than one round trip per layer.
-        self._reader.prefetch(
-            ctx,
-            experiment_id,
-            [listed for listed in layers if self._reader.cached_derived(experiment_id, listed, name) is None]
-            + [g for g in gradient_series.values() if self._reader.cached_derived(experiment_id, g, "gradients") is None],
+        # Layers whose summary is not cached are read together, several per data
+        # provider call, rather than one round trip per layer.
+        summaries = self._reader.derived_many(
+            ctx, experiment_id, layers, name, lambda s: analysis.summarize_layer(s, threshold, tau)
+        )
+        gradient_summaries = self._reader.derived_many(
+            ctx, experiment_id, list(gradient_series.values()), "gradients", analysis.summarize_gradients
         )
         entries = []
         for listed in layers:
-            summary = self._reader.derived(
-                ctx, experiment_id, listed, name, lambda s: analysis.summarize_layer(s, threshold, tau)
-            )
             gradients = gradient_series.get(listed.tag)
             if gradients is not None:
-                gradients = gradient_overview(
-                    gradients.tag, self._reader.derived(ctx, experiment_id, gradients, "gradients", analysis.summarize_gradients)
-                )
-            entries.append(overview_layer(listed.tag, listed.order, summary, gradients))
+                gradients = gradient_overview(gradients.tag, gradient_summaries[gradients.tag])
+            entries.append(overview_layer(listed.tag, listed.order, summaries[listed.tag], gradients))
         return {"run": run, "threshold": threshold, "tau": tau, "layers": entries}
 
     @wrappers.Request.application

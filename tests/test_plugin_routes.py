@@ -549,6 +549,19 @@ def test_a_cache_too_small_for_two_layers_stays_bounded_and_answers_stay_exact(t
     assert reader.summaries.nbytes <= reader.summaries.limit
 
 
+def test_overview_reads_each_layer_once_even_when_the_cache_cannot_hold_the_run(tmp_path):
+    rng = np.random.default_rng(13)
+    acts = {tag: [activations(rng, step, 3500, batch=40) for step in range(30)] for tag in ("wide_a", "wide_b")}
+    for tag, xs in acts.items():
+        eventfiles.write_summaries(str(tmp_path / "run"), [(s, summary.activations_pb(tag, x)) for s, x in enumerate(xs)])
+    small, counting, _ = counting_client(str(tmp_path), cache_mb=1)  # holds one of the two layers
+    overview = get_json(small, "overview?run=run")
+    assert counting.reads == [(("run",), ("wide_a", "wide_b"), series_lib.READ_EVERYTHING)]
+    for layer in overview["layers"]:
+        dead = np.stack([record_sums(x)["zeros"] == 40 for x in acts[layer["tag"]]])
+        assert layer["dead"] == dead.sum(axis=1).tolist()
+
+
 def test_byte_lru_serves_but_does_not_keep_an_entry_larger_than_its_limit():
     cache = series_lib.ByteLRU(100)
     cache.put("a", 1, "A", 60)
