@@ -98,7 +98,7 @@ class TensorFlowCounter:
         with model.distribute_strategy.scope():
             # Layers of unknown size get their sums on the first trace.
             self.accumulator = summary.Accumulator(units={tag: n for tag, n in units.items() if n is not None})
-        _silence_xla_startup_logs()
+        silence_xla_startup_logs()
 
     def counting_function(self, fit_train_function):
         model = self.model
@@ -334,7 +334,7 @@ def _kahan_add(pair, addend):
     return ops.stack([new_total, compensation])
 
 
-def _silence_xla_startup_logs():
+def silence_xla_startup_logs():
     """Compiles a tiny XLA function once, with the C++ log lines of XLA's start-up hidden.
 
     The counting reduction is XLA-compiled inside the train step (its

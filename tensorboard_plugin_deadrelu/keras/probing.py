@@ -53,6 +53,10 @@ def make_probe_function(model, layers, tap, summed_loss=None):
 def _tensorflow_probe(model, layers, tap, summed_loss):
     import tensorflow as tf
 
+    from tensorboard_plugin_deadrelu.keras.counting import silence_xla_startup_logs
+
+    silence_xla_startup_logs()  # the reduction below is XLA-compiled, as in counting
+
     def reduce_calls(layer, calls):
         reduced = [summary.reduce_activations(call, _channels_first(layer)) for call in calls]
         return {key: tf.add_n([r[key] for r in reduced]) for key in reduced[0]}
