@@ -125,20 +125,36 @@ export class LayerPanel {
     this.chart = svgBox("chart");
     this.chartLegend = el("div", { class: "chart-legend" });
 
-    // The gradient view: hidden until the layer has a gradient series.
-    this.gradCanvas = el("canvas", { class: "grad-heatmap", dataset: { run, tag: this.gradientTag || "" } });
-    this.gradCanvas.style.height = this.canvas.style.height;
-    this.gradYAxis = svgBox("y-axis", Y_AXIS_WIDTH);
-    this.gradCaption = el("div", { class: "grad-caption", text: "gradients: loading…" });
-    this.gradLegend = el("div", { class: "grad-legend" });
-    const gradBrush = el("div", { class: "brush", hidden: "" });
-    this.gradParts = [el("div"), el("div", { class: "grad-head" }, this.gradCaption, this.gradLegend), this.gradYAxis, el("div", { class: "plot" }, this.gradCanvas, gradBrush)];
-    for (const part of this.gradParts) setShown(part, this.gradientTag != null);
-
-    this.grid = el("div", { class: "panel-grid" }, this.yAxis, this.plot, ...this.gradParts, el("div"), this.xAxis, el("div"), this.chart, el("div"), this.chartLegend);
+    this.gradParts = null; // built by showGradientParts when the layer has a gradient series
+    this.grid = el("div", { class: "panel-grid" }, this.yAxis, this.plot, el("div"), this.xAxis, el("div"), this.chart, el("div"), this.chartLegend);
     this.placeholder.replaceWith(this.grid);
     this.installPointer(this.canvas, this.brush, () => true);
-    this.installPointer(this.gradCanvas, gradBrush, () => Boolean(this.gradient?.severity));
+    this.showGradientParts();
+  }
+
+  /**
+   * Shows the gradient heatmap, its caption, legend and axis (built the first
+   * time: most layers have no gradient series, and their panels no second canvas)
+   * when the layer has a gradient tag; hides them otherwise.
+   */
+  showGradientParts() {
+    const shown = this.gradientTag != null;
+    if (!this.gradParts && shown) {
+      this.gradCanvas = el("canvas", { class: "grad-heatmap", dataset: { run: this.run, tag: this.gradientTag } });
+      this.gradCanvas.style.height = this.canvas.style.height;
+      this.gradYAxis = svgBox("y-axis", Y_AXIS_WIDTH);
+      this.gradCaption = el("div", { class: "grad-caption", text: "gradients: loading…" });
+      this.gradLegend = el("div", { class: "grad-legend" });
+      const gradBrush = el("div", { class: "brush", hidden: "" });
+      this.gradParts = [el("div"), el("div", { class: "grad-head" }, this.gradCaption, this.gradLegend), this.gradYAxis, el("div", { class: "plot" }, this.gradCanvas, gradBrush)];
+      this.plot.after(...this.gradParts);
+      this.installPointer(this.gradCanvas, gradBrush, () => Boolean(this.gradient?.severity));
+    }
+    if (!this.gradParts) return;
+    this.gradCanvas.dataset.tag = this.gradientTag || "";
+    this.gradCaption.textContent = "gradients: loading…";
+    this.gradLegend.replaceChildren();
+    for (const part of this.gradParts) setShown(part, shown);
   }
 
   /**
@@ -182,11 +198,7 @@ export class LayerPanel {
     this.gradientTag = gradientTag;
     this.gradient = null;
     this.gradientVersion = null;
-    if (!this.mounted) return;
-    this.gradCanvas.dataset.tag = gradientTag || "";
-    this.gradCaption.textContent = "gradients: loading…";
-    this.gradLegend.replaceChildren();
-    for (const part of this.gradParts) setShown(part, gradientTag != null);
+    if (this.mounted) this.showGradientParts();
   }
 
   /** Sets the gradient series (zeros, absSum and nonfinite all loaded) and its listing `info`. */

@@ -706,7 +706,8 @@ def test_counts_above_2_to_the_32_are_exact_in_the_api_and_the_tab(servers, page
 
 GEOMETRY_JS = """s => {
   const panel = document.querySelector(s);
-  const box = (q) => { const e = panel.querySelector(q); const r = e.getBoundingClientRect();
+  const box = (q) => { const e = panel.querySelector(q); if (!e) return {shown: false};
+                       const r = e.getBoundingClientRect();
                        return {top: r.top, bottom: r.bottom, left: r.left, right: r.right, width: r.width, shown: e.getClientRects().length > 0}; };
   return {heatmap: box("canvas.heatmap"), grad: box("canvas.grad-heatmap"), xAxis: box("svg.x-axis"),
           chart: box("svg.chart"), legend: box(".chart-legend"), panel: box(".panel-grid")};
