@@ -38,6 +38,10 @@ test("fewer columns than steps: a cell shows the worst step of its bin, and the 
   assert.deepEqual(cellRecord(layerA0, steps, 2, 0, METRIC_ZEROS), { stepIndex: 1, step: 10, gone: 1, units: 4 });
   assert.deepEqual(cellRecord(layerA1, steps, 2, 0, METRIC_ZEROS), { stepIndex: 0, step: 0, gone: 2, units: 8 });
   assert.equal(cellRecord(layerB0, steps, 4, 2, METRIC_ZEROS), null); // run B has no step 20
+  // The worst step first in its bin still wins (3 of 4 dead, then 1).
+  const recovering = { tag: "x", units: 4, steps: [0, 10], count: [1, 1], dead: [3, 1] };
+  assert.deepEqual(Array.from(shareGrid([recovering], [0, 10], 1, METRIC_ZEROS)), [0.75]);
+  assert.deepEqual(cellRecord(recovering, [0, 10], 1, 0, METRIC_ZEROS), { stepIndex: 0, step: 0, gone: 3, units: 4 });
 });
 
 test("share colours: none is the pale blue end, any share starts the yellow-orange-brown ramp", () => {
