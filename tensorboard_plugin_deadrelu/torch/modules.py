@@ -51,6 +51,11 @@ def check_gradients_visible(tagged_modules):
             )
 
 
+def has_nonnegative_output(module):
+    """Whether ``module`` never outputs a negative value (NaN aside): ReLU, ReLU6, Hardsigmoid."""
+    return type(module) in (nn.ReLU, nn.ReLU6, nn.Hardsigmoid)
+
+
 def unwrap_model(model):
     """The module whose ``named_modules()`` give the tags: ``model`` without its wrappers.
 

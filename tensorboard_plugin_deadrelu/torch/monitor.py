@@ -22,6 +22,7 @@ from tensorboard_plugin_deadrelu.torch.modules import (
     check_gradients_visible,
     check_units_dims,
     describe,
+    has_nonnegative_output,
     resolve_modules,
     unwrap_model,
 )
@@ -138,7 +139,9 @@ class DeadReluMonitor:
         dims = check_units_dims(units_dims, self.tags)
         self.count_training = bool(count_training)
         self._modules = [module for _, module in watched]
-        self._layers = [LayerSums(tag, dims.get(tag)) for tag in self.tags]
+        self._layers = [
+            LayerSums(tag, dims.get(tag), nonnegative=has_nonnegative_output(module)) for tag, module in watched
+        ]
         self._units = {}  # tag -> width, once known
         self._probe_layers = None  # while probing: where the hooks count
         self._last_step = None
@@ -257,7 +260,7 @@ class DeadReluMonitor:
                 raise ValueError("targets must have the %d rows of x, got %d" % (rows, _rows_of(targets, "targets")))
             loss = summed_loss(loss_fn)
             check_gradients_visible(zip(self.tags, self._modules))
-        activations = [LayerSums(layer.tag, layer.units_dim) for layer in self._layers]
+        activations = [LayerSums(layer.tag, layer.units_dim, layer.nonnegative) for layer in self._layers]
         gradients = [LayerSums(layer.tag, layer.units_dim) for layer in self._layers] if loss else None
         modes = [(module, module.training) for module in self._inner.modules()]
         self._inner.eval()

@@ -28,9 +28,11 @@ class LayerSums:
     ``units`` is None until the first output is seen.
     """
 
-    def __init__(self, tag, units_dim=None):
+    def __init__(self, tag, units_dim=None, nonnegative=False):
         self.tag = tag
         self.units_dim = units_dim  # None: by rank (default_units_dim)
+        # Outputs never below 0 (ReLU, ReLU6, Hardsigmoid): |x| is x, one pass less.
+        self.nonnegative = nonnegative
         self.count = 0
         self.sums = None
 
@@ -93,7 +95,7 @@ class LayerSums:
         """
         # float32 and narrower sum in float32 within a call (as the TensorFlow op does), float64 in float64.
         work = torch.float64 if grouped.dtype == torch.float64 else torch.float32
-        magnitudes = grouped.abs()
+        magnitudes = grouped if self.nonnegative else grouped.abs()
         abs_sum = magnitudes.sum(axes, dtype=work)
         if not bool(torch.isfinite(abs_sum).all()):
             return False
