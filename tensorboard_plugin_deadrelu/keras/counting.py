@@ -30,6 +30,7 @@ import keras
 import numpy as np
 
 from tensorboard_plugin_deadrelu.keras.layers import _channels_first, _units_of
+from tensorboard_plugin_deadrelu.keras.taps import _patch_attribute
 
 SUPPORTED_BACKENDS = ("tensorflow", "jax", "torch")
 
@@ -116,12 +117,12 @@ class TensorFlowCounter:
 
         # make_train_function reads model.train_step once, when it builds the
         # function, and leaves its result in model.train_function.
-        model.train_step = train_step
+        undo = _patch_attribute(model, "train_step", train_step)
         try:
             model.make_train_function(force=True)
             return model.train_function
         finally:
-            del model.train_step
+            undo()
             model.train_function = fit_train_function
 
     def result(self):

@@ -2,25 +2,28 @@
 
 :class:`DeadReluMonitor` finds a model's ReLU-family layers (or takes the ones
 you name) and writes, per layer, one Dead ReLU record per epoch (or every N
-batches) into ``log_dir``, plus a ``deadrelu/<layer>/dead_fraction`` scalar for
-the Scalars tab. It counts in one of two ways:
+batches) into ``<log_dir>/train``, plus a ``deadrelu/<layer>/dead_fraction``
+scalar for the Scalars tab, on the TensorFlow, JAX and PyTorch backends. It
+counts in one of two ways:
 
 * **during training** (default): every training batch's outputs of the
-  monitored layers are reduced inside the same compiled train step, with no
-  second forward pass. While ``fit()`` runs, the monitor wraps the layers'
-  ``call`` and swaps in a train function built from a wrapped ``train_step``,
-  so only the train step's trace records (validation and predict traces do
-  not); afterwards the model gets fit()'s own train function back;
+  monitored layers are reduced inside the backend's own train step, with no
+  second forward pass (``counting``). The counting train function is lent to
+  ``fit()`` one batch at a time and puts fit()'s own back as soon as it is
+  called, and the layers' calls are wrapped only while a step runs or is
+  traced (``taps``), so only training batches count and nothing is left on
+  the model however ``fit()`` ends;
 * **on a probe** (``probe_data=``): a fixed sample is run in inference mode
-  before training and at every update, a snapshot of the current weights.
-  With targets (``probe_data=(x, y)``) each probe also records, per unit, the
-  gradient of the loss with respect to the unit's pre-activation (tag
-  ``<layer>/gradients``): a dead ReLU unit gets exactly zero gradient.
+  before training and at every update, a snapshot of the current weights
+  (``probing``). With targets (``probe_data=(x, y)``) each probe also
+  records, per unit, the gradient of the loss with respect to the unit's
+  pre-activation (tag ``<layer>/gradients``): a dead ReLU unit gets exactly
+  zero gradient.
 
 Which layers are watched, how their calls are tapped, the pre-activation
-gradients and the probe sample live in the sibling modules ``layers``,
-``taps``, ``gradients`` and ``probe``. This subpackage imports TensorFlow and
-Keras; the rest of the package does not.
+gradients, the probe sample and the event file live in the sibling modules
+``layers``, ``taps``, ``gradients``, ``probe`` and ``writing``. TensorFlow is
+imported only on the TensorFlow backend.
 """
 
 import logging

@@ -1,9 +1,9 @@
-"""Seeing the monitored layers' outputs while a step function is traced.
+"""Seeing the monitored layers' outputs while a step function runs or is traced.
 
 :func:`_patch_attribute` swaps an instance attribute and returns its undo;
-:class:`_LayerTap` uses it to wrap each monitored layer's ``call`` so that,
-inside :meth:`_LayerTap.active`, every call hands its output to a consumer
-(the training-time counter, or the probe).
+:class:`_LayerTap` uses it to wrap each monitored layer's ``call`` only
+inside :meth:`_LayerTap.active`, where every call hands its output to a
+consumer (the training-time counter, or the probe).
 """
 
 import contextlib
