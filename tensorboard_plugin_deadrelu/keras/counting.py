@@ -154,7 +154,11 @@ class TorchCounter:
             self.sums[index].add(output)
 
     def counting_function(self, fit_train_function):
-        tap, count = self.tap, self._count
+        import torch
+
+        # With jit_compile=True Keras torch.compile()s the step: the sums are
+        # added eagerly between its graphs rather than traced into them.
+        tap, count = self.tap, torch.compiler.disable(self._count)
 
         def counting_train_function(data):
             with tap.active(count):

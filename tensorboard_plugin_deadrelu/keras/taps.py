@@ -43,10 +43,17 @@ class _LayerTap:
         self._depth = 0
         self._lock = threading.Lock()
         self._restorers = []
+        self._wrappers = {}  # layer index: (the call wrapped, its wrapper)
 
     def _install(self):
         for index, layer in enumerate(self.layers):
-            self._restorers.append(_patch_attribute(layer, "call", self._tapped(index, layer.call)))
+            original = layer.call
+            # The same wrapper every time the same call is wrapped: a compiler
+            # that guards on the layer's ``call`` (torch.compile) sees no change.
+            wrapped = self._wrappers.get(index)
+            if wrapped is None or wrapped[0] != original:
+                wrapped = self._wrappers[index] = (original, self._tapped(index, original))
+            self._restorers.append(_patch_attribute(layer, "call", wrapped[1]))
 
     def _uninstall(self):
         while self._restorers:
