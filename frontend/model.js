@@ -166,9 +166,11 @@ export class Api {
   /**
    * The whole-network data of one run (the `overview` route): per layer in model
    * order its units and, per step, dead / nearly dead / dormant unit counts.
+   * Without the per-unit lists (`per_unit=0`): the view does not use them, and
+   * they are most of the answer for wide layers.
    */
   async overview(run, { threshold, tau }) {
-    return (await this.request("overview", { run, threshold, tau })).json();
+    return (await this.request("overview", { run, threshold, tau, per_unit: 0 })).json();
   }
 
   /** One field of a layer's heatmap as {header, array}. */

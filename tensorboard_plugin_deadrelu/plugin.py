@@ -6,7 +6,7 @@ what goes wrong into a JSON error. Routes (under ``/data/plugin/deadrelu/``):
 
 * ``GET tags``                          every run and layer, from TensorBoard's listing only;
 * ``GET heatmap?run=&tag=[&format=binary&field=]`` one layer's per-unit sums;
-* ``GET overview?run=[&threshold=][&tau=]`` per layer and step: dead, nearly dead,
+* ``GET overview?run=[&threshold=][&tau=][&per_unit=0]`` per layer and step: dead, nearly dead,
   still dead and τ-dormant unit counts (and units with an exactly-zero gradient
   when the layer has a gradient series);
 * ``GET static/<file>``                 the tab's ES module.
@@ -86,9 +86,11 @@ def gradient_overview(tag, summary):
     }
 
 
-def overview_layer(tag, order, summary, gradients=None):
+def overview_layer(tag, order, summary, gradients=None, per_unit=True):
     """One layer's entry of the ``overview`` route from its :class:`analysis.LayerSummary`
-    (and the ``gradients`` object of :func:`gradient_overview`, if any)."""
+    (and the ``gradients`` object of :func:`gradient_overview`, if any); with
+    ``per_unit`` False, without the per-unit ``death_step`` and ``revived``
+    lists (most of the answer's bytes for wide layers)."""
     entry = {
         "tag": tag,
         "order": order,
@@ -99,9 +101,10 @@ def overview_layer(tag, order, summary, gradients=None):
         "nearly_dead": summary.nearly_dead.tolist(),
         "still_dead": summary.still_dead.tolist(),
         "dormant": summary.dormant.tolist(),
-        "death_step": summary.death_steps(),
-        "revived": summary.revived.tolist(),
     }
+    if per_unit:
+        entry["death_step"] = summary.death_steps()
+        entry["revived"] = summary.revived.tolist()
     if gradients is not None:
         entry["gradients"] = gradients
     return entry
@@ -203,9 +206,10 @@ class DeadReluPlugin(base_plugin.TBPlugin):
         body = self._reader.derived(ctx, eid, listed, "json", encoding.heatmap_json, large=True)
         return http_util.bytes_response(body, "application/json")
 
-    def overview_impl(self, ctx, experiment_id, run, threshold, tau):
+    def overview_impl(self, ctx, experiment_id, run, threshold, tau, per_unit=True):
         """The ``overview`` body of ``run``: per layer, in model order, its
-        :class:`analysis.LayerSummary` as JSON (and its gradient summary)."""
+        :class:`analysis.LayerSummary` as JSON (and its gradient summary);
+        the per-unit lists only with ``per_unit``."""
         listing = self._reader.listing(ctx, experiment_id, runs=[run]).get(run)
         if not listing:
             raise series_lib.UnknownSeriesError("run %r has no Dead ReLU data" % (run,))
@@ -233,7 +237,7 @@ class DeadReluPlugin(base_plugin.TBPlugin):
             gradients = gradient_series.get(listed.tag)
             if gradients is not None:
                 gradients = gradient_overview(gradients.tag, gradient_summaries[gradients.tag])
-            entries.append(overview_layer(listed.tag, listed.order, summaries[listed.tag], gradients))
+            entries.append(overview_layer(listed.tag, listed.order, summaries[listed.tag], gradients, per_unit))
         return {"run": run, "threshold": threshold, "tau": tau, "layers": entries}
 
     @wrappers.Request.application
@@ -247,9 +251,12 @@ class DeadReluPlugin(base_plugin.TBPlugin):
             tau = analysis.check_tau(request.args.get("tau", analysis.DEFAULT_TAU))
         except ValueError as e:
             raise _BadRequest(str(e)) from None
+        per_unit = request.args.get("per_unit", "1")
+        if per_unit not in ("0", "1"):
+            raise _BadRequest("per_unit must be 0 or 1, got %r" % (per_unit,))
         ctx = plugin_util.context(request.environ)
         eid = plugin_util.experiment_id(request.environ)
-        return http_util.json_response(request, self.overview_impl(ctx, eid, run, threshold, tau))
+        return http_util.json_response(request, self.overview_impl(ctx, eid, run, threshold, tau, per_unit == "1"))
 
     @wrappers.Request.application
     def _serve_static(self, request):

@@ -223,6 +223,16 @@ def test_overview_counts_and_model_order(client, logdir):
         assert layer["revived"] == [False] * layer["units"]
 
 
+def test_overview_per_unit_0_leaves_out_only_the_per_unit_lists(client):
+    full = get_json(client, "overview?run=net&threshold=0.5&tau=0.3")
+    lean = get_json(client, "overview?run=net&threshold=0.5&tau=0.3&per_unit=0")
+    assert get_json(client, "overview?run=net&threshold=0.5&tau=0.3&per_unit=1") == full
+    for layer in full["layers"]:
+        assert len(layer["death_step"]) == len(layer["revived"]) == layer["units"]
+        del layer["death_step"], layer["revived"]
+    assert lean == full
+
+
 def test_overview_default_threshold_and_tau(client):
     body = get_json(client, "overview?run=net")
     assert body["threshold"] == 0.99 and body["tau"] == 0.025
@@ -260,6 +270,7 @@ def test_bad_records_are_skipped_and_reported_not_500(client):
         ("overview?run=net&threshold=lots", 400, "threshold must be a number in (0, 1], got 'lots'"),
         ("overview?run=net&tau=-1", 400, "tau must be a finite number >= 0, got '-1'"),
         ("overview?run=net&tau=inf", 400, "tau must be a finite number >= 0, got 'inf'"),
+        ("overview?run=net&per_unit=no", 400, "per_unit must be 0 or 1, got 'no'"),
     ],
 )
 def test_errors_are_json_with_status(client, path, status, message):
