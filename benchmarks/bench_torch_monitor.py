@@ -15,8 +15,10 @@ rounds (A B C D, D C B A, ...):
 
 Then the per-batch cost of the hooks alone (forward passes in training mode
 under ``torch.no_grad()``, with and without the monitor) and one probe alone
-are timed against the fastest plain epoch. The fastest round of each is
-compared, because whole-epoch times swing on a shared machine.
+are timed in CPU seconds against the fastest plain epoch. The fastest round
+of each is compared, because whole-epoch times swing on a shared machine;
+CPU seconds of this process are printed beside wall time because they swing
+less (on a loaded machine also try ``--threads 1``).
 
 Run from the repository root::
 
@@ -136,9 +138,12 @@ def main():
 
         return run
 
-    forward_times = ab.compare({"plain": forwards("plain"), "counting": forwards("counting")}, rounds=args.rounds)
+    forward_times = ab.compare(
+        {"plain": forwards("plain"), "counting": forwards("counting")}, rounds=max(args.rounds, 5),
+        clock=time.process_time,
+    )
     per_batch = (forward_times["counting"]["min"] - forward_times["plain"]["min"]) / (ROWS // BATCH)
-    print("forward passes only (no autograd), %d batches:" % (ROWS // BATCH))
+    print("forward passes only (no autograd), %d batches, CPU seconds of this process:" % (ROWS // BATCH))
     ab.print_ratios(forward_times, baseline="plain")
     print("  hooks: %.0f us per batch for %d layers of %dx%d" % (1e6 * per_batch, len(HIDDEN), BATCH, HIDDEN[0]))
 
@@ -149,9 +154,9 @@ def main():
             x[:PROBE_ROWS], next(probe_steps), targets=y[:PROBE_ROWS], loss_fn=loss_fn
         ),
     }
-    probe_times = ab.compare(probes, rounds=max(args.rounds, 5), warmup=1)
-    plain_epoch = times["plain"]["min"]
-    print("one %d-row probe alone (fastest of %d), against the fastest plain epoch (%.3f s):"
+    probe_times = ab.compare(probes, rounds=max(args.rounds, 5), warmup=1, clock=time.process_time)
+    plain_epoch = min(cpu_seconds["plain"][1:])
+    print("one %d-row probe alone (fastest of %d), CPU seconds, against the fastest plain epoch's (%.3f s):"
           % (PROBE_ROWS, len(probe_times["probe"]["all"]), plain_epoch))
     for name, t in probe_times.items():
         print("  %-16s %.4f s = %.2f%% of an epoch" % (name, t["min"], 100 * t["min"] / plain_epoch))
