@@ -56,21 +56,34 @@ def _check_step(step):
 _file_numbers = itertools.count()
 
 
+def new_event_file_name(filename_suffix=""):
+    """A fresh event-file name, as ``EventFileWriter`` names its files, plus ``filename_suffix``.
+
+    ``events.out.tfevents.<time>.<host>.<pid>.<n><suffix>``: TensorBoard reads
+    every file of a run whose name contains ``tfevents``, in name order.
+    """
+    return "events.out.tfevents.%010d.%s.%s.%s%s" % (
+        time.time(), socket.gethostname(), os.getpid(), next(_file_numbers), filename_suffix
+    )
+
+
+def _file_version_event():
+    # TensorBoard expects an event file to start with its format version.
+    return event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2")
+
+
 class LocalEventFile:
     """A new event file in a local directory, written synchronously without TensorFlow.
 
-    Named as ``EventFileWriter`` names its files, plus ``filename_suffix``;
-    created exclusively, so it never overwrites another writer's file. The
-    first event holds the file version, as TensorBoard expects.
+    Named by :func:`new_event_file_name`; created exclusively, so it never
+    overwrites another writer's file. The first event holds the file version,
+    as TensorBoard expects.
     """
 
     def __init__(self, log_dir, flush_secs=120, filename_suffix=""):
         os.makedirs(log_dir, exist_ok=True)
         while True:
-            name = "events.out.tfevents.%010d.%s.%s.%s%s" % (
-                time.time(), socket.gethostname(), os.getpid(), next(_file_numbers), filename_suffix
-            )
-            self.path = os.path.join(log_dir, name)
+            self.path = os.path.join(log_dir, new_event_file_name(filename_suffix))
             try:
                 self._file = open(self.path, "xb")
                 break
@@ -79,7 +92,7 @@ class LocalEventFile:
         self._records = record_writer.RecordWriter(self._file)
         self._flush_secs = flush_secs
         self._last_flush = time.monotonic()
-        self.add_event(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"))
+        self.add_event(_file_version_event())
         self.flush()
 
     def add_event(self, event):
@@ -95,6 +108,45 @@ class LocalEventFile:
         if not self._records.closed:
             self._records.flush()
             self._records.close()
+
+
+class AppendingEventFile:
+    """An event file in ``log_dir`` that is open only while :meth:`flush` appends to it.
+
+    Events wait in memory until :meth:`flush`, which opens the file in append
+    mode, writes them and closes it again: whatever way the program goes on
+    (an exception no one is told about), nothing stays open and everything
+    flushed is on disk. A remote ``scheme://`` ``log_dir`` is written through
+    TensorBoard's file layer (which needs TensorFlow's file systems).
+    """
+
+    def __init__(self, log_dir, filename_suffix=""):
+        self.log_dir = log_dir
+        self.path = os.path.join(log_dir, new_event_file_name(filename_suffix))
+        self._pending = [_file_version_event().SerializeToString()]
+
+    def add_event(self, event):
+        self._pending.append(event.SerializeToString())
+
+    def flush(self):
+        if not self._pending:
+            return
+        if "://" in self.log_dir:
+            from tensorboard.compat import tf as tb_tf  # remote file systems, as TensorBoard reaches them
+
+            tb_tf.io.gfile.makedirs(self.log_dir)
+            opened = tb_tf.io.gfile.GFile(self.path, "ab")
+        else:
+            os.makedirs(self.log_dir, exist_ok=True)
+            opened = open(self.path, "ab")
+        with opened as f:
+            records = record_writer.RecordWriter(f)
+            for data in self._pending:
+                records.write(data)
+        self._pending = []
+
+    def get_logdir(self):
+        return self.log_dir
 
 
 def _open_event_file(log_dir, flush_secs, filename_suffix):

@@ -10,59 +10,9 @@ exception Keras tells no callback about, everything written is on disk and no
 file is left open.
 """
 
-import os
-import socket
-import time
-
 import numpy as np
 
-from tensorboard.compat.proto import event_pb2
-from tensorboard.summary.writer import record_writer
-
 from tensorboard_plugin_deadrelu import distributed, event_writer, metadata
-
-
-class _AppendingEventFile:
-    """An event file in ``log_dir`` that is opened, appended to and closed on every :meth:`flush`.
-
-    Named like TensorBoard's own event files (``events.out.tfevents.<time>.
-    <host>.<pid>.<n>``) so that TensorBoard reads it with the run's others.
-    """
-
-    _files_made = 0
-
-    def __init__(self, log_dir):
-        self.log_dir = log_dir
-        _AppendingEventFile._files_made += 1
-        self.path = os.path.join(
-            log_dir,
-            "events.out.tfevents.%010d.%s.%s.%d.deadrelu"
-            % (time.time(), socket.gethostname(), os.getpid(), _AppendingEventFile._files_made),
-        )
-        self._pending = [event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2").SerializeToString()]
-
-    def add_event(self, event):
-        self._pending.append(event.SerializeToString())
-
-    def flush(self):
-        if not self._pending:
-            return
-        if "://" in self.log_dir:
-            from tensorboard.compat import tf as tb_tf  # remote file systems, as TensorBoard reaches them
-
-            tb_tf.io.gfile.makedirs(self.log_dir)
-            opened = tb_tf.io.gfile.GFile(self.path, "ab")
-        else:
-            os.makedirs(self.log_dir, exist_ok=True)
-            opened = open(self.path, "ab")
-        with opened as f:
-            records = record_writer.RecordWriter(f)
-            for data in self._pending:
-                records.write(data)
-        self._pending = []
-
-    def get_logdir(self):
-        return self.log_dir
 
 
 class MonitorWriter:
@@ -71,7 +21,10 @@ class MonitorWriter:
     def __init__(self, run_dir, writes=True):
         self.run_dir = run_dir
         # A non-chief worker of a distributed job builds the records but writes none (distributed.py).
-        sink = _AppendingEventFile(run_dir) if writes else distributed.Discard(run_dir)
+        if writes:
+            sink = event_writer.AppendingEventFile(run_dir, filename_suffix=".deadrelu")
+        else:
+            sink = distributed.Discard(run_dir)
         self._writer = event_writer.RecordWriter(writer=sink)
 
     def write_step(self, step, layers):
