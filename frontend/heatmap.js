@@ -30,14 +30,26 @@ export function paint(grid, metric, nearlyDeadThreshold, out = new Uint8ClampedA
   return out;
 }
 
-/** Returns about `count` evenly spread integers in [start, end), always including start. */
+/**
+ * Returns indices in [start, end) at most `count` of them, always including
+ * start, a constant stride apart: the smallest "nice" stride (1, 2, 5 x 10^k)
+ * that keeps to `count`, so labels of evenly spaced steps read 0, 2, 4, ...
+ * rather than 0, 1, 3, 4.
+ */
 export function evenTicks(start, end, count) {
   const n = end - start;
   if (n <= 0) return [];
-  if (n <= count) return Array.from({ length: n }, (_, i) => start + i);
+  const stride = niceStride(count > 1 ? (n - 1) / (count - 1) : n);
   const out = [];
-  for (let k = 0; k < count; k++) out.push(start + Math.round((k * (n - 1)) / (count - 1)));
-  return [...new Set(out)];
+  for (let i = start; i < end; i += stride) out.push(i);
+  return out;
+}
+
+/** The smallest of 1, 2, 5 x 10^k that is >= `raw` (and >= 1). */
+function niceStride(raw) {
+  const target = Math.max(1, raw);
+  const magnitude = 10 ** Math.floor(Math.log10(target));
+  return [1, 2, 5, 10].map((m) => m * magnitude).find((s) => s >= target - 1e-9);
 }
 
 /** Returns multiples of a "nice" step (1, 2, 5 x 10^k) in [start, end), about `count` of them. */
