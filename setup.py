@@ -26,7 +26,7 @@ setuptools.setup(
     ],
     package_dir={"tensorboard_plugin_deadrelu.frontend": "frontend"},
     package_data={"tensorboard_plugin_deadrelu.frontend": ["*.js", "*.css", "*.html"]},
-    install_requires=["tensorboard>=2.12", "numpy>=1.21", "werkzeug>=1.0"],
+    install_requires=["tensorboard>=2.12", "numpy>=1.21", "werkzeug>=1.0", "cachetools>=5"],
     extras_require={
         "tf": ["tensorflow>=2.12", "keras>=3"],
         # The native PyTorch monitor; Keras 3 on the torch backend needs keras too.

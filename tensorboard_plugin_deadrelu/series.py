@@ -11,7 +11,7 @@ the analysis want, per (run, tag), arrays with one row per step. This module
   :class:`Series`, skipping (and reporting) records that do not parse and
   applying "the later file wins" to restarted jobs under both loaders;
 * keeps series, encoded bodies and per-layer summaries in caches bounded in
-  bytes (least recently used first), each entry valid for one data version
+  bytes (:class:`caching.ByteLRU`), each entry valid for one data version
   (TensorBoard's listing says when a series changed).
 
 It reads only through ``context.data_provider``: under the default fast loader
@@ -32,6 +32,7 @@ import numpy as np
 
 from tensorboard.data import provider
 
+from tensorboard_plugin_deadrelu import caching
 from tensorboard_plugin_deadrelu import loader
 from tensorboard_plugin_deadrelu import metadata
 
@@ -336,53 +337,6 @@ def parse_content(time_series):
     return content
 
 
-class ByteLRU:
-    """A thread-safe map bounded in bytes: least recently used entries go first.
-
-    Each entry is stored with the data version it was computed from; a lookup
-    with another version misses. An entry larger than the whole limit is not
-    kept (the caller still uses the value it computed).
-    """
-
-    def __init__(self, limit_bytes):
-        self.limit = int(limit_bytes)
-        self._entries = collections.OrderedDict()  # key -> (version, value, nbytes)
-        self._lock = threading.Lock()
-        self.nbytes = 0
-
-    def __len__(self):
-        return len(self._entries)
-
-    def get(self, key, version):
-        """The value stored for ``key`` at ``version``, or None."""
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None or entry[0] != version:
-                return None
-            self._entries.move_to_end(key)
-            return entry[1]
-
-    def put(self, key, version, value, nbytes):
-        """Stores ``value`` (``nbytes`` large), evicting the least recently used entries to fit."""
-        with self._lock:
-            old = self._entries.pop(key, None)
-            if old is not None:
-                self.nbytes -= old[2]
-            if nbytes > self.limit:
-                return
-            self._entries[key] = (version, value, nbytes)
-            self.nbytes += nbytes
-            while self.nbytes > self.limit:
-                _, (_, _, evicted) = self._entries.popitem(last=False)
-                self.nbytes -= evicted
-
-    def forget(self, predicate):
-        """Drops every entry whose key satisfies ``predicate``."""
-        with self._lock:
-            for key in [k for k in self._entries if predicate(k)]:
-                self.nbytes -= self._entries.pop(key)[2]
-
-
 def data_version(time_series):
     """What changes whenever TensorBoard's kept data of a series changes.
 
@@ -482,8 +436,8 @@ class SeriesReader:
         """
         self._provider = data_provider
         self._sample_limit = sample_limit
-        self.records = ByteLRU(cache_bytes - cache_bytes // 8)
-        self.summaries = ByteLRU(cache_bytes // 8)
+        self.records = caching.ByteLRU(cache_bytes - cache_bytes // 8)
+        self.summaries = caching.ByteLRU(cache_bytes // 8)
         self._lock = threading.Lock()
         self._key_locks = {}  # cache key -> Lock held while computing it
 

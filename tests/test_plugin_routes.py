@@ -20,7 +20,7 @@ from tensorboard.plugins import base_plugin
 from tensorboard.plugins.core import core_plugin
 from tensorboard.util import tensor_util
 
-from tensorboard_plugin_deadrelu import analysis, encoding, loader, metadata, plugin, summary
+from tensorboard_plugin_deadrelu import analysis, caching, encoding, loader, metadata, plugin, summary
 from tensorboard_plugin_deadrelu import series as series_lib
 from tests import eventfiles
 from tests.provider_fixtures import CountingProvider, data_provider, dying_activations, record_sums
@@ -574,7 +574,7 @@ def test_overview_reads_each_layer_once_even_when_the_cache_cannot_hold_the_run(
 
 
 def test_byte_lru_serves_but_does_not_keep_an_entry_larger_than_its_limit():
-    cache = series_lib.ByteLRU(100)
+    cache = caching.ByteLRU(100)
     cache.put("a", 1, "A", 60)
     cache.put("b", 1, "B", 30)
     assert cache.get("a", 1) == "A"  # a is now the most recently used
