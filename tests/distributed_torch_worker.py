@@ -92,6 +92,10 @@ def main():
     nn.functional.mse_loss(ddp(probe_x), probe_y).backward()
     with open(os.path.join(workdir, "report_%d.json" % rank), "w") as f:
         json.dump(report, f)
+    # Both ranks leave together: rank 0 hosts the rendezvous store, and gloo
+    # aborts a process ("terminate called without an active exception") when
+    # its peer tears the group down while it is still talking to it.
+    dist.barrier()
     dist.destroy_process_group()
 
 
