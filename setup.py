@@ -18,12 +18,8 @@ setuptools.setup(
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.9",
-    packages=[
-        "tensorboard_plugin_deadrelu",
-        "tensorboard_plugin_deadrelu.keras",
-        "tensorboard_plugin_deadrelu.torch",
-        "tensorboard_plugin_deadrelu.frontend",
-    ],
+    packages=setuptools.find_packages(include=["tensorboard_plugin_deadrelu", "tensorboard_plugin_deadrelu.*"])
+    + ["tensorboard_plugin_deadrelu.frontend"],
     package_dir={"tensorboard_plugin_deadrelu.frontend": "frontend"},
     package_data={"tensorboard_plugin_deadrelu.frontend": ["*.js", "*.css", "*.html"]},
     install_requires=["tensorboard>=2.12", "numpy>=1.21", "werkzeug>=1.0", "cachetools>=5"],
@@ -33,13 +29,17 @@ setuptools.setup(
         "torch": ["torch>=2.1"],
         # JAX/Flax loops write through the numpy twin; Keras 3 on the JAX backend needs keras too.
         "jax": ["jax>=0.4.20", "jaxlib>=0.4.20"],
+        "flax": ["jax>=0.4.20", "jaxlib>=0.4.20", "flax>=0.8", "optax>=0.1.7"],
+        "lightning": ["torch>=2.1", "lightning>=2.0"],
+        "transformers": ["torch>=2.1", "transformers>=4.40", "accelerate>=0.26"],
+        "plot": ["matplotlib>=3.5"],
         "test": ["pytest>=7", "playwright>=1.40"],
     },
     entry_points={
         "tensorboard_plugins": [
-            "deadrelu = tensorboard_plugin_deadrelu.loader:DeadReluLoader",
+            "deadrelu = tensorboard_plugin_deadrelu.server.loader:DeadReluLoader",
         ],
-        "console_scripts": ["deadrelu = tensorboard_plugin_deadrelu.report:main"],
+        "console_scripts": ["deadrelu = tensorboard_plugin_deadrelu.report.cli:main"],
     },
     license="Apache-2.0",
     classifiers=[

@@ -36,7 +36,7 @@ import tensorflow as tf
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ab  # noqa: E402
 
-from tensorboard_plugin_deadrelu import summary  # noqa: E402
+from tensorboard_plugin_deadrelu.writing import summary  # noqa: E402
 
 SIZES = (784, 1024, 1024, 1024, 10)
 EXAMPLES = 16384

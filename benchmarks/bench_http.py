@@ -40,7 +40,9 @@ import ab  # noqa: E402
 from tensorboard.compat.proto import event_pb2  # noqa: E402
 from tensorboard.summary.writer.event_file_writer import EventFileWriter  # noqa: E402
 
-from tensorboard_plugin_deadrelu import encoding, series  # noqa: E402
+from tensorboard_plugin_deadrelu.server import encoding
+from tensorboard_plugin_deadrelu.core import series  # noqa: E402
+from tensorboard_plugin_deadrelu.server import reader as reader_lib
 from tests import tensorboard_process  # noqa: E402
 from tests.eventfiles import write_records  # noqa: E402
 

@@ -30,7 +30,8 @@ from bench_http import fetch  # noqa: E402
 from bench_scale import ROUTE, flags, wait_listed  # noqa: E402
 from tests import tensorboard_process  # noqa: E402
 
-from tensorboard_plugin_deadrelu import loader  # noqa: E402
+from tensorboard_plugin_deadrelu.server import options
+from tensorboard_plugin_deadrelu.server import loader  # noqa: E402
 
 
 @contextlib.contextmanager
@@ -62,7 +63,7 @@ def all_at_once(url, runs, query):
 
 
 def one_round(logdir, runs, query, code):
-    with pythonpath(code), tensorboard_process.running(logdir, *flags(loader.DEFAULT_CACHE_MB)) as server:
+    with pythonpath(code), tensorboard_process.running(logdir, *flags(options.DEFAULT_CACHE_MB)) as server:
         wait_listed(server, runs)
         fetch(server.url + ROUTE + "tags")
         cold = all_at_once(server.url, runs, query)

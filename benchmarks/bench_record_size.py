@@ -26,7 +26,7 @@ import tensorflow as tf
 from tensorboard.compat.proto import event_pb2
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
-from tensorboard_plugin_deadrelu import summary
+from tensorboard_plugin_deadrelu.writing import summary
 
 STEPS = 100
 LAYERS = ("dense_1", "dense_2", "dense_3")

@@ -43,7 +43,7 @@ import numpy as np
 from tensorboard.compat.proto import event_pb2
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
-from tensorboard_plugin_deadrelu import summary
+from tensorboard_plugin_deadrelu.writing import summary
 
 SIZES = {
     "experiments": dict(runs=25, layers=3, steps=100, units=64, batch=256),

@@ -36,7 +36,9 @@ from bench_http import fetch, rss_bytes  # noqa: E402
 from make_scale_logdirs import DONE_TAG, folder_bytes  # noqa: E402
 from tests import tensorboard_process  # noqa: E402
 
-from tensorboard_plugin_deadrelu import encoding, loader  # noqa: E402
+from tensorboard_plugin_deadrelu.server import options
+from tensorboard_plugin_deadrelu.server import encoding
+from tensorboard_plugin_deadrelu.server import loader  # noqa: E402
 
 ROUTE = "/data/plugin/deadrelu/"
 
@@ -135,7 +137,7 @@ def main():
     parser.add_argument("--scale", default="/tmp/scale", help="the --out folder of make_scale_logdirs.py")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--only", default="resnet50,transformer")
-    parser.add_argument("--cache-mb", type=int, default=loader.DEFAULT_CACHE_MB)
+    parser.add_argument("--cache-mb", type=int, default=options.DEFAULT_CACHE_MB)
     args = parser.parse_args()
     empty = os.path.join(args.scale, "empty")
     os.makedirs(empty, exist_ok=True)

@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 from tensorboard.compat.proto import event_pb2  # noqa: E402
 from tensorboard.summary.writer.event_file_writer import EventFileWriter  # noqa: E402
 
-from tensorboard_plugin_deadrelu import summary  # noqa: E402
+from tensorboard_plugin_deadrelu.writing import summary  # noqa: E402
 
 DONE_TAG = "bench_done"
 PROBE_IMAGES = 100

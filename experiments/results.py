@@ -3,7 +3,7 @@
 Everything in ``results.md`` and ``results.csv`` is read back from the runs'
 event files, never taken from the training process: the Dead ReLU records
 and the loss scalars with the project's own reader
-(:mod:`tensorboard_plugin_deadrelu.logdir_reader`, the one ``deadrelu report``
+(:mod:`tensorboard_plugin_deadrelu.report.logdir_reader`, the one ``deadrelu report``
 uses; it stacks records as the tab does and needs no TensorFlow). Steps are
 epochs completed (step 0 = initial weights), as the Dead ReLU monitor writes
 them with ``update_freq="epoch"``. Only the run's settings (for the list of runs) come
@@ -59,7 +59,9 @@ import numpy as np
 
 from tensorboard.util import tensor_util
 
-from tensorboard_plugin_deadrelu import analysis, logdir_reader, metadata
+from tensorboard_plugin_deadrelu.core import analysis
+from tensorboard_plugin_deadrelu.report import logdir_reader
+from tensorboard_plugin_deadrelu.core import metadata
 
 from experiments import stats
 

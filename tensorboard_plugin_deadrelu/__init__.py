@@ -1,6 +1,6 @@
 """Dead ReLU: per-unit activation statistics for TensorBoard.
 
-* ``tensorboard_plugin_deadrelu.summary`` writes records (TF op, accumulator,
+* ``tensorboard_plugin_deadrelu.writing.summary`` writes records (TF op, accumulator,
   numpy twin);
 * ``tensorboard_plugin_deadrelu.keras`` holds the Keras 3 callback;
 * the TensorBoard plugin adds the **Dead ReLU** tab.

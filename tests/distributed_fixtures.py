@@ -11,7 +11,7 @@ import numpy as np
 
 from tensorboard import context as tb_context
 
-from tensorboard_plugin_deadrelu import metadata
+from tensorboard_plugin_deadrelu.core import metadata
 from tests.provider_fixtures import data_provider, record_sums
 
 ROWS, PROBE_ROWS = 100, 64

@@ -35,7 +35,8 @@ STRATEGY = tf.distribute.MultiWorkerMirroredStrategy()
 
 import keras  # noqa: E402
 
-from tensorboard_plugin_deadrelu import distributed, summary  # noqa: E402
+from tensorboard_plugin_deadrelu.writing import distributed
+from tensorboard_plugin_deadrelu.writing import summary  # noqa: E402
 from tensorboard_plugin_deadrelu.keras import DeadReluMonitor  # noqa: E402
 
 GLOBAL_BATCH = 16

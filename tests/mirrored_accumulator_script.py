@@ -19,7 +19,7 @@ import tensorflow as tf  # noqa: E402
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
-from tensorboard_plugin_deadrelu import summary  # noqa: E402
+from tensorboard_plugin_deadrelu.writing import summary  # noqa: E402
 
 
 def main():

@@ -9,7 +9,7 @@ import numpy as np
 from tensorboard.backend.event_processing import data_provider as tb_data_provider
 from tensorboard.backend.event_processing import plugin_event_multiplexer
 
-from tensorboard_plugin_deadrelu import metadata
+from tensorboard_plugin_deadrelu.core import metadata
 
 
 def dying_activations(rng, step, units, batch):

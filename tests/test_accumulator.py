@@ -13,7 +13,8 @@ import pytest
 # The TensorFlow half of the package; the TF-free parts are tested without it.
 tf = pytest.importorskip("tensorflow")
 
-from tensorboard_plugin_deadrelu import metadata, summary
+from tensorboard_plugin_deadrelu.core import metadata
+from tensorboard_plugin_deadrelu.writing import summary
 from tests.eventfiles import read_events, read_records
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from tensorboard_plugin_deadrelu import analysis
+from tensorboard_plugin_deadrelu.core import analysis
 
 # 5 steps x 4 units, count 10 per step except step index 2 (count 0: nothing observed).
 STEPS = np.array([0, 1, 2, 5, 9])

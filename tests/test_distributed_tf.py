@@ -17,7 +17,7 @@ import pytest
 
 from tensorboard.backend.event_processing import event_file_loader
 
-from tensorboard_plugin_deadrelu import metadata
+from tensorboard_plugin_deadrelu.core import metadata
 from tests import eventfiles
 from tests.distributed_fixtures import (
     FIRES_ON_ONE_ROW,

@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 
-from tensorboard_plugin_deadrelu import metadata
+from tensorboard_plugin_deadrelu.core import metadata
 from tests import eventfiles
 from tests.distributed_fixtures import (
     PROBE_ROWS,

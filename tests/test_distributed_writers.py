@@ -7,7 +7,7 @@ import types
 import numpy as np
 import pytest
 
-from tensorboard_plugin_deadrelu import distributed
+from tensorboard_plugin_deadrelu.writing import distributed
 from tests import eventfiles
 
 

@@ -8,7 +8,9 @@ import pytest
 
 from tensorboard.util import tensor_util
 
-from tensorboard_plugin_deadrelu import event_writer, metadata, summary
+from tensorboard_plugin_deadrelu.writing import event_writer
+from tensorboard_plugin_deadrelu.core import metadata
+from tensorboard_plugin_deadrelu.writing import summary
 from tests import eventfiles
 
 

@@ -18,7 +18,7 @@ import pytest
 
 import experiments
 from experiments import data, results, variants
-from tensorboard_plugin_deadrelu import metadata
+from tensorboard_plugin_deadrelu.core import metadata
 
 from tests import eventfiles
 

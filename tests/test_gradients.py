@@ -17,7 +17,7 @@ from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
 from tensorboard_plugin_deadrelu.keras import gradients as gradients_module
 from tensorboard_plugin_deadrelu.keras import monitor as monitor_module
-from tensorboard_plugin_deadrelu import summary
+from tensorboard_plugin_deadrelu.writing import summary
 from tensorboard_plugin_deadrelu.keras import DeadReluMonitor
 from tests.eventfiles import plugin_contents, read_records
 
@@ -281,7 +281,7 @@ def test_activation_layer_gradient_is_taken_through_the_activation_only(tmp_path
     layers = [model.get_layer("relu"), model.get_layer("tanh")]
     captured = [[], []]
     with tf.GradientTape():
-        with gradients_module._watching_preactivations(layers, lambda z: z + 0.0, captured):
+        with gradients_module.watching_preactivations(layers, lambda z: z + 0.0, captured):
             with_capture = model(x, training=False)
     np.testing.assert_array_equal(with_capture.numpy(), model(x, training=False).numpy())
     assert [len(calls) for calls in captured] == [1, 1]

@@ -1,9 +1,10 @@
 """A regular (non-editable) ``pip install .`` gives TensorBoard a working tab, and the
 plugin's modules import without TensorFlow.
 
-The venv sees the system's site-packages (TensorBoard, numpy) so nothing is
-downloaded; the package itself is built from a copy of this checkout, so the
-build leaves no files in the working tree.
+The venv sees the test environment's site-packages (TensorBoard, numpy, through a
+``.pth`` file, which also works when the tests themselves run in a venv) so
+nothing is downloaded; the package itself is built from a copy of this
+checkout, so the build leaves no files in the working tree.
 """
 
 import contextlib
@@ -14,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import sysconfig
 import textwrap
 import time
 import urllib.request
@@ -24,7 +26,10 @@ import pytest
 from tests import eventfiles
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PLUGIN_MODULES = ("loader", "plugin", "series", "analysis", "encoding", "http_util", "metadata")
+PLUGIN_MODULES = (
+    "server.loader", "server.plugin", "server.reader", "core.series", "core.analysis", "server.encoding",
+    "server.responses", "core.metadata", "report.cli",
+)
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PIP_DISABLE_PIP_VERSION_CHECK="1", PYTHONPATH="")
 
 
@@ -45,9 +50,14 @@ def venv(tmp_path_factory):
         ignore=shutil.ignore_patterns(".git", "build", "dist", "*.egg-info", "__pycache__", "logs", "node_modules", ".pytest_cache"),
     )
     env_dir = work / "venv"
-    # pip itself comes from the system site-packages, which saves seeding one.
-    run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(env_dir)], cwd=work)
+    run([sys.executable, "-m", "venv", "--without-pip", str(env_dir)], cwd=work)
     python = str(env_dir / "bin" / "python")
+    # pip, setuptools and TensorBoard come from the environment running the tests
+    # (a path in a .pth file: the editable install of this checkout there is not
+    # seen, since only site directories' own .pth files run).
+    own_site = run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=work).strip()
+    with open(os.path.join(own_site, "test_environment.pth"), "w") as f:
+        f.write(sysconfig.get_paths()["purelib"] + "\n")
     run([python, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "--quiet", str(source)], cwd=work)
     site = run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=work).strip()
     return python, site, work
@@ -62,7 +72,7 @@ def test_installed_package_entry_point_and_frontend_resolve_to_the_venv(venv):
         (ep,) = [e for e in metadata.entry_points(group="tensorboard_plugins") if e.name == "deadrelu"]
         loader_class = ep.load()
         import sys
-        from tensorboard_plugin_deadrelu import plugin
+        from tensorboard_plugin_deadrelu.server import plugin
         print(json.dumps({
             "entry_point": ep.value,
             "loader_file": sys.modules[loader_class.__module__].__file__,
@@ -72,8 +82,8 @@ def test_installed_package_entry_point_and_frontend_resolve_to_the_venv(venv):
     )
     found = json.loads(run([python, "-c", probe], cwd=work))
     package = os.path.join(site, "tensorboard_plugin_deadrelu")
-    assert found["entry_point"] == "tensorboard_plugin_deadrelu.loader:DeadReluLoader"
-    assert found["loader_file"] == os.path.join(package, "loader.py")
+    assert found["entry_point"] == "tensorboard_plugin_deadrelu.server.loader:DeadReluLoader"
+    assert found["loader_file"] == os.path.join(package, "server", "loader.py")
     assert found["frontend"] == os.path.join(package, "frontend")
     assert os.path.isfile(os.path.join(package, "frontend", "index.js"))
 
@@ -126,10 +136,10 @@ def test_plugin_modules_import_and_serve_without_tensorflow(tmp_path):
             __import__("tensorboard_plugin_deadrelu." + name)
         from tensorboard import context
         from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
-        from tensorboard_plugin_deadrelu import series
+        from tensorboard_plugin_deadrelu.server import reader
         mx = plugin_event_multiplexer.EventMultiplexer()
         mx.AddRunsFromDirectory(sys.argv[1]); mx.Reload()
-        reader = series.SeriesReader(data_provider.MultiplexerDataProvider(mx, sys.argv[1]), None)
+        reader = reader.SeriesReader(data_provider.MultiplexerDataProvider(mx, sys.argv[1]), None)
         s = reader.series(context.RequestContext(), "", "run", "dense")
         print(json.dumps({"zeros": s.zeros.tolist(), "steps": s.steps.tolist()}))
         """

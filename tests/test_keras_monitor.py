@@ -15,7 +15,7 @@ from tensorboard.util import tensor_util
 pytest.importorskip("tensorflow")
 import keras  # noqa: E402
 
-from tensorboard_plugin_deadrelu import metadata
+from tensorboard_plugin_deadrelu.core import metadata
 from tensorboard_plugin_deadrelu.keras import monitor as monitor_module
 from tensorboard_plugin_deadrelu.keras import DeadReluMonitor, find_relu_layers
 from tests.eventfiles import plugin_contents, read_events, read_records

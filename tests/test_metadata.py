@@ -9,7 +9,7 @@ import pytest
 from tensorboard.compat.proto import summary_pb2, tensor_pb2
 from tensorboard.util import tensor_util
 
-from tensorboard_plugin_deadrelu import metadata
+from tensorboard_plugin_deadrelu.core import metadata
 
 
 def stored_parts(record_tensor):

@@ -20,8 +20,16 @@ from tensorboard.plugins import base_plugin
 from tensorboard.plugins.core import core_plugin
 from tensorboard.util import tensor_util
 
-from tensorboard_plugin_deadrelu import analysis, caching, encoding, loader, metadata, plugin, summary
-from tensorboard_plugin_deadrelu import series as series_lib
+from tensorboard_plugin_deadrelu.server import options
+from tensorboard_plugin_deadrelu.core import analysis
+from tensorboard_plugin_deadrelu.server import caching
+from tensorboard_plugin_deadrelu.server import encoding
+from tensorboard_plugin_deadrelu.server import loader
+from tensorboard_plugin_deadrelu.core import metadata
+from tensorboard_plugin_deadrelu.server import plugin
+from tensorboard_plugin_deadrelu.writing import summary
+from tensorboard_plugin_deadrelu.core import series as series_lib
+from tensorboard_plugin_deadrelu.server import reader as reader_lib
 from tests import eventfiles
 from tests.provider_fixtures import CountingProvider, data_provider, dying_activations, record_sums
 
@@ -136,7 +144,7 @@ def test_opening_reads_no_record_and_a_layer_is_read_when_asked_for(logdir):
     get_json(opened, "heatmap?run=net&tag=dense_2")
     assert counting.read_tags() == {("net", "dense_2")}
     get_json(opened, "overview?run=net")  # the whole run: the two layers not read yet, in one call
-    assert counting.reads[1:] == [(("net",), ("dense_1", "dense_10"), series_lib.READ_EVERYTHING)]
+    assert counting.reads[1:] == [(("net",), ("dense_1", "dense_10"), reader_lib.READ_EVERYTHING)]
     get_json(opened, "overview?run=net")
     assert len(counting.reads) == 2  # per-layer summaries are cached
 
@@ -409,7 +417,7 @@ def test_cache_flag_is_parsed_and_two_loaders_do_not_clash():
     tb = program.TensorBoard(plugins=[core_plugin.CorePluginLoader(), loader.DeadReluLoader(), loader.DeadReluLoader()])
     tb.configure(argv=["tensorboard", "--logdir=/tmp", "--deadrelu_cache_mb=64"])
     assert tb.flags.deadrelu_cache_mb == 64
-    assert configured_flags().deadrelu_cache_mb == loader.DEFAULT_CACHE_MB
+    assert configured_flags().deadrelu_cache_mb == options.DEFAULT_CACHE_MB
     assert plugin.cache_bytes_from(base_plugin.TBContext(flags=tb.flags)) == 64 * 2**20
     with pytest.raises(SystemExit):
         configured_flags("--deadrelu_cache_mb=0")
@@ -567,7 +575,7 @@ def test_overview_reads_each_layer_once_even_when_the_cache_cannot_hold_the_run(
         eventfiles.write_summaries(str(tmp_path / "run"), [(s, summary.activations_pb(tag, x)) for s, x in enumerate(xs)])
     small, counting, _ = counting_client(str(tmp_path), cache_mb=1)  # holds one of the two layers
     overview = get_json(small, "overview?run=run")
-    assert counting.reads == [(("run",), ("wide_a", "wide_b"), series_lib.READ_EVERYTHING)]
+    assert counting.reads == [(("run",), ("wide_a", "wide_b"), reader_lib.READ_EVERYTHING)]
     for layer in overview["layers"]:
         dead = np.stack([record_sums(x)["zeros"] == 40 for x in acts[layer["tag"]]])
         assert layer["dead"] == dead.sum(axis=1).tolist()

@@ -19,7 +19,9 @@ from tensorboard.compat.proto import summary_pb2
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 from tensorboard.util import tensor_util
 
-from tensorboard_plugin_deadrelu import logdir_reader, report, summary
+from tensorboard_plugin_deadrelu.report import logdir_reader
+from tensorboard_plugin_deadrelu.report import cli as report
+from tensorboard_plugin_deadrelu.writing import summary
 from tests.eventfiles import write_records
 
 TAU = 0.025
@@ -396,7 +398,7 @@ def test_report_does_not_import_tensorflow(logdir):
     # A fresh interpreter: this test process may have imported TensorFlow already.
     code = (
         "import sys\n"
-        "from tensorboard_plugin_deadrelu import report\n"
+        "from tensorboard_plugin_deadrelu.report import cli as report\n"
         "assert report.main(['report', sys.argv[1]]) == 0\n"
         "assert 'tensorflow' not in sys.modules, 'TensorFlow was imported'\n"
     )
@@ -406,7 +408,10 @@ def test_report_does_not_import_tensorflow(logdir):
 
 def test_installed_console_script_and_module_entry(logdir):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    script = shutil.which("deadrelu")
+    # The script beside the interpreter, as pip installs it, whether or not the
+    # environment's bin folder is on PATH (make test runs .venv/bin/python).
+    beside = os.path.join(os.path.dirname(sys.executable), "deadrelu")
+    script = beside if os.path.exists(beside) else shutil.which("deadrelu")
     assert script, "the deadrelu console script is not installed (pip install -e .)"
     done = subprocess.run(
         [script, "report", logdir, "--json", "--fail-above", "0.6"],
@@ -459,7 +464,7 @@ def test_report_on_a_log_written_by_tensorflow(tmp_path):
     units) give the counts a plain loop over the activations gives."""
     tf = pytest.importorskip("tensorflow")
 
-    from tensorboard_plugin_deadrelu import summary as summary_ops
+    from tensorboard_plugin_deadrelu.writing import summary as summary_ops
 
     rng = np.random.default_rng(3)
     batches = []

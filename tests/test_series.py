@@ -22,7 +22,11 @@ from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 from tensorboard.util import tensor_util
 
-from tensorboard_plugin_deadrelu import metadata, series, summary
+from tensorboard_plugin_deadrelu.core import metadata
+from tensorboard_plugin_deadrelu.core import series
+from tensorboard_plugin_deadrelu.core import ordering
+from tensorboard_plugin_deadrelu.server import reader as reader_lib
+from tensorboard_plugin_deadrelu.writing import summary
 from tests import eventfiles
 from tests.provider_fixtures import CountingProvider, data_provider, dying_activations, record_sums
 
@@ -60,7 +64,7 @@ def test_stacked_arrays_equal_numpy_ground_truth(tmp_path):
     acts = make_activations(rng, steps=6, units=5)
     write_activations(str(tmp_path / "run"), "dense", acts)
     _, provider = data_provider(str(tmp_path))
-    s = series.SeriesReader(provider, sample_limit=None).series(CTX, EID, "run", "dense")
+    s = reader_lib.SeriesReader(provider, sample_limit=None).series(CTX, EID, "run", "dense")
     np.testing.assert_array_equal(s.steps, [0, 1, 2, 3, 4, 5])
     np.testing.assert_array_equal(s.wall_times, 1_600_000_000.0 + np.arange(6))
     for row, (_, x) in enumerate(acts):
@@ -77,7 +81,7 @@ def test_nonfinite_values_are_counted_and_not_zeros(tmp_path):
     x = np.array([[0.0, np.nan, 1.0], [np.inf, 0.0, -0.0], [2.0, -np.inf, 0.0]], np.float32)
     write_activations(str(tmp_path / "run"), "dense", [(0, x)])
     _, provider = data_provider(str(tmp_path))
-    s = series.SeriesReader(provider, None).series(CTX, EID, "run", "dense")
+    s = reader_lib.SeriesReader(provider, None).series(CTX, EID, "run", "dense")
     np.testing.assert_array_equal(s.zeros[0], [1, 1, 2])
     np.testing.assert_array_equal(s.nonfinite[0], [1, 2, 0])
     np.testing.assert_array_equal(s.abs_sum[0], [2.0, 0.0, 1.0])
@@ -96,7 +100,7 @@ def test_bad_records_are_skipped_with_reasons_and_good_ones_kept(tmp_path):
     ]
     write_raw(run, "dense", points)
     _, provider = data_provider(str(tmp_path))
-    s = series.SeriesReader(provider, None).series(CTX, EID, "run", "dense")
+    s = reader_lib.SeriesReader(provider, None).series(CTX, EID, "run", "dense")
     np.testing.assert_array_equal(s.steps, [0, 5])
     np.testing.assert_array_equal(s.zeros, [[0, 0, 0], [4, 0, 4]])
     reasons = {k.step: k.reason for k in s.skipped}
@@ -111,7 +115,7 @@ def test_unknown_record_version_skips_the_whole_series_and_says_why(tmp_path):
     content = json.dumps({"version": metadata.RECORD_VERSION + 1, "kind": "activations"}).encode()
     write_raw(str(tmp_path / "run"), "future", [(0, good_tensor(3)), (1, good_tensor(3))], content=content)
     _, provider = data_provider(str(tmp_path))
-    s = series.SeriesReader(provider, None).series(CTX, EID, "run", "future")
+    s = reader_lib.SeriesReader(provider, None).series(CTX, EID, "run", "future")
     assert s.num_steps == 0 and s.units == 0
     assert [k.step for k in s.skipped] == [0, 1]
     assert "record version %d is not supported" % (metadata.RECORD_VERSION + 1) in s.skipped[0].reason
@@ -122,7 +126,7 @@ def test_unknown_kind_is_skipped(tmp_path):
     content = json.dumps({"version": metadata.RECORD_VERSION, "kind": "weights"}).encode()
     write_raw(str(tmp_path / "run"), "weights", [(0, good_tensor(3))], content=content)
     _, provider = data_provider(str(tmp_path))
-    s = series.SeriesReader(provider, None).series(CTX, EID, "run", "weights")
+    s = reader_lib.SeriesReader(provider, None).series(CTX, EID, "run", "weights")
     assert "record kind 'weights' is not known" in s.skipped[0].reason
 
 
@@ -130,7 +134,7 @@ def test_gradient_kind_is_read_like_activations(tmp_path):
     content = json.dumps({"version": metadata.RECORD_VERSION, "kind": "gradients"}).encode()
     write_raw(str(tmp_path / "run"), "dense/gradients", [(0, good_tensor(3)), (1, good_tensor(3))], content=content)
     _, provider = data_provider(str(tmp_path))
-    s = series.SeriesReader(provider, None).series(CTX, EID, "run", "dense/gradients")
+    s = reader_lib.SeriesReader(provider, None).series(CTX, EID, "run", "dense/gradients")
     assert s.skipped == ()
     assert s.kind == "gradients"
     assert s.steps.tolist() == [0, 1] and s.units == 3
@@ -152,7 +156,7 @@ def test_step_written_twice_keeps_newest_without_calling_it_skipped(tmp_path):
     multiplexer.AddRunsFromDirectory(str(tmp_path))
     multiplexer.Reload()
     provider = tb_data_provider.MultiplexerDataProvider(multiplexer, str(tmp_path))
-    s = series.SeriesReader(provider, None).series(CTX, EID, "run", "d")
+    s = reader_lib.SeriesReader(provider, None).series(CTX, EID, "run", "d")
     np.testing.assert_array_equal(s.steps, [0, 1])
     np.testing.assert_array_equal(s.zeros[1], [4, 4])
     assert s.skipped == ()  # replaced, as TensorBoard's fast loader replaces it: not an unreadable record
@@ -161,10 +165,10 @@ def test_step_written_twice_keeps_newest_without_calling_it_skipped(tmp_path):
 def test_unknown_run_and_tag_raise_naming_them(tmp_path):
     write_activations(str(tmp_path / "run"), "dense", make_activations(np.random.default_rng(0), 1, 2))
     _, provider = data_provider(str(tmp_path))
-    reader = series.SeriesReader(provider, None)
-    with pytest.raises(series.UnknownSeriesError, match="run 'nope'"):
+    reader = reader_lib.SeriesReader(provider, None)
+    with pytest.raises(reader_lib.UnknownSeriesError, match="run 'nope'"):
         reader.series(CTX, EID, "nope", "dense")
-    with pytest.raises(series.UnknownSeriesError, match="tag 'nope'"):
+    with pytest.raises(reader_lib.UnknownSeriesError, match="tag 'nope'"):
         reader.series(CTX, EID, "run", "nope")
 
 
@@ -172,7 +176,7 @@ def test_downsampled_when_reservoir_full_and_gaps_uneven(tmp_path):
     acts = make_activations(np.random.default_rng(2), steps=40, units=2, batch=2)
     write_activations(str(tmp_path / "run"), "dense", acts)
     _, provider = data_provider(str(tmp_path), sample_limit=10)
-    s = series.SeriesReader(provider, 10).series(CTX, EID, "run", "dense")
+    s = reader_lib.SeriesReader(provider, 10).series(CTX, EID, "run", "dense")
     assert s.num_steps == 10 and s.steps[-1] == 39  # the reservoir keeps the newest
     assert s.downsampled and s.sample_limit == 10
 
@@ -189,7 +193,7 @@ def test_cache_is_reused_until_new_records_arrive(tmp_path):
     acts = make_activations(np.random.default_rng(3), steps=4, units=3)
     write_activations(run, "dense", acts[:2])
     multiplexer, provider = data_provider(str(tmp_path))
-    reader = series.SeriesReader(provider, None)
+    reader = reader_lib.SeriesReader(provider, None)
     first = reader.series(CTX, EID, "run", "dense")
     assert reader.series(CTX, EID, "run", "dense") is first
     write_activations(run, "dense", acts[2:])  # a second event file, as a resumed run writes
@@ -212,7 +216,7 @@ def test_truncated_last_record_is_ignored_until_complete(tmp_path):
     live_path.write_bytes(complete[:-7])  # the writer is in the middle of the last record
 
     multiplexer, provider = data_provider(str(tmp_path / "live"))
-    reader = series.SeriesReader(provider, None)
+    reader = reader_lib.SeriesReader(provider, None)
     s = reader.series(CTX, EID, "run", "dense")
     np.testing.assert_array_equal(s.steps, [0, 1, 2, 3])
     assert s.skipped == ()
@@ -238,7 +242,7 @@ def test_listing_forgets_deleted_runs(tmp_path):
     write_activations(str(tmp_path / "a"), "dense", acts)
     write_activations(str(tmp_path / "b"), "dense", acts)
     multiplexer, provider = data_provider(str(tmp_path))
-    reader = series.SeriesReader(provider, None)
+    reader = reader_lib.SeriesReader(provider, None)
     assert set(reader.listing(CTX, EID)) == {"a", "b"}
     assert set(reader.listing(CTX, EID, runs=["b"])) == {"b"}
     for run in ("a", "b"):
@@ -248,7 +252,7 @@ def test_listing_forgets_deleted_runs(tmp_path):
     multiplexer.Reload()  # TensorBoard drops a run whose folder is gone
     assert set(reader.listing(CTX, EID)) == {"b"}
     assert len(reader.records) == 1  # the deleted run's series is no longer held
-    with pytest.raises(series.UnknownSeriesError, match="run 'a'"):
+    with pytest.raises(reader_lib.UnknownSeriesError, match="run 'a'"):
         reader.series(CTX, EID, "a", "dense")
 
 
@@ -259,7 +263,7 @@ def test_concurrent_requests_read_a_cold_series_once(tmp_path):
     sys.setswitchinterval(1e-5)
     _, inner = data_provider(str(tmp_path))
     counting = CountingProvider(inner)
-    reader = series.SeriesReader(counting, None)
+    reader = reader_lib.SeriesReader(counting, None)
     threads = 6
     start = threading.Barrier(threads)
     results = [None] * threads
@@ -301,7 +305,7 @@ def test_restarted_run_under_the_legacy_loader_serves_what_the_fast_loader_does(
     eventfiles.write_records(str(tmp_path / "run"), "dense", first)
     eventfiles.write_records(str(tmp_path / "run"), "dense", second, wall_time_offset=1000)
     _, provider = data_provider(str(tmp_path))
-    s = series.SeriesReader(provider, None).series(CTX, EID, "run", "dense")
+    s = reader_lib.SeriesReader(provider, None).series(CTX, EID, "run", "dense")
     assert s.steps.tolist() == list(range(30)) and s.skipped == ()
     assert s.zeros[:20, 0].tolist() == [step % 5 for step in range(20)]
     assert s.zeros[20:].tolist() == [[4, 4]] * 10
@@ -310,4 +314,4 @@ def test_restarted_run_under_the_legacy_loader_serves_what_the_fast_loader_does(
 def test_model_order_key_is_natural():
     tags = ["dense_10", "dense_2", "conv", "dense_1"]
     orders = {"conv": 5}
-    assert sorted(tags, key=lambda t: series.model_order_key(orders.get(t), t)) == ["conv", "dense_1", "dense_2", "dense_10"]
+    assert sorted(tags, key=lambda t: ordering.model_order_key(orders.get(t), t)) == ["conv", "dense_1", "dense_2", "dense_10"]

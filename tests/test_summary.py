@@ -14,7 +14,8 @@ from tensorboard.compat.proto import event_pb2, tensor_pb2
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 from tensorboard.util import tensor_util
 
-from tensorboard_plugin_deadrelu import metadata, summary
+from tensorboard_plugin_deadrelu.core import metadata
+from tensorboard_plugin_deadrelu.writing import summary
 from tests.eventfiles import read_events, read_records
 
 

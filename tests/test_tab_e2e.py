@@ -26,7 +26,7 @@ from tests.tensorboard_process import get_json
 from tensorboard.compat.proto import event_pb2
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
-from tensorboard_plugin_deadrelu import summary
+from tensorboard_plugin_deadrelu.writing import summary
 
 SAMPLE_LIMIT = 10
 XSS_RUN = "<img src=x onerror=alert(1)>"

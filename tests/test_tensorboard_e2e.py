@@ -17,7 +17,10 @@ import urllib.request
 import numpy as np
 import pytest
 
-from tensorboard_plugin_deadrelu import encoding, loader, report
+from tensorboard_plugin_deadrelu.server import options
+from tensorboard_plugin_deadrelu.server import encoding
+from tensorboard_plugin_deadrelu.server import loader
+from tensorboard_plugin_deadrelu.report import cli as report
 from tests import eventfiles, tensorboard_process
 
 EPOCHS = 300
@@ -127,7 +130,7 @@ def test_every_epoch_of_every_layer_comes_back(servers, name):
     for tag, units in LAYERS.items():
         assert tags[tag]["units"] == units and tags[tag]["last_step"] == EPOCHS - 1
         assert tags[tag]["last_wall_time"] == 1_600_000_000.0 + EPOCHS - 1
-        assert tags[tag]["sample_limit"] == loader.DEFAULT_SAMPLES_PER_TAG
+        assert tags[tag]["sample_limit"] == options.DEFAULT_SAMPLES_PER_TAG
         body = get_json(base, "/data/plugin/deadrelu/heatmap?run=net&tag=" + tag)
         assert body["first_step"] == 0 and body["downsampled"] is False
         assert body["steps"] == list(range(EPOCHS))

@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
-from tensorboard_plugin_deadrelu import summary  # noqa: E402
+from tensorboard_plugin_deadrelu.writing import summary  # noqa: E402
 from tensorboard_plugin_deadrelu.torch import DeadReluMonitor  # noqa: E402
 from tests import eventfiles, tensorboard_process  # noqa: E402
 

@@ -9,7 +9,8 @@ from torch import nn  # noqa: E402
 
 from tensorboard.util import tensor_util  # noqa: E402
 
-from tensorboard_plugin_deadrelu import metadata, summary  # noqa: E402
+from tensorboard_plugin_deadrelu.core import metadata
+from tensorboard_plugin_deadrelu.writing import summary  # noqa: E402
 from tensorboard_plugin_deadrelu.torch import DeadReluMonitor, is_relu_family  # noqa: E402
 from tests import eventfiles  # noqa: E402
 

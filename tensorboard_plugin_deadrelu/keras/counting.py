@@ -2,7 +2,7 @@
 
 A counter builds, from the train function ``fit()`` made, a counting train
 function that runs the same step with the layers tapped, and adds each
-batch's per-unit sums (see :mod:`tensorboard_plugin_deadrelu.metadata`) to
+batch's per-unit sums (see :mod:`tensorboard_plugin_deadrelu.core.metadata`) to
 running totals that stay on the device until :meth:`result` reads them. One
 class per Keras backend, because each compiles its step differently:
 
@@ -29,8 +29,8 @@ import itertools
 import keras
 import numpy as np
 
-from tensorboard_plugin_deadrelu.keras.layers import _channels_first, _units_of
-from tensorboard_plugin_deadrelu.keras.taps import _patch_attribute
+from tensorboard_plugin_deadrelu.keras.layers import channels_first, units_of
+from tensorboard_plugin_deadrelu.keras.taps import patch_attribute
 
 SUPPORTED_BACKENDS = ("tensorflow", "jax", "torch")
 
@@ -82,13 +82,13 @@ class TensorFlowCounter:
     """Counting inside a ``tf.function`` train step, into a :class:`summary.Accumulator`."""
 
     def __init__(self, model, layers, tags, tap):
-        from tensorboard_plugin_deadrelu import summary
+        from tensorboard_plugin_deadrelu.writing import summary
 
         self.model = model
         self.tags = tags
         self.tap = tap
-        self.channels_first = [_channels_first(layer) for layer in layers]
-        units = {tag: _units_of(layer) for tag, layer in zip(tags, layers)}
+        self.channels_first = [channels_first(layer) for layer in layers]
+        units = {tag: units_of(layer) for tag, layer in zip(tags, layers)}
         unknown = [tag for tag, n in units.items() if n is None]
         if unknown and model.distribute_strategy.num_replicas_in_sync > 1:
             raise ValueError(
@@ -117,7 +117,7 @@ class TensorFlowCounter:
 
         # make_train_function reads model.train_step once, when it builds the
         # function, and leaves its result in model.train_function.
-        undo = _patch_attribute(model, "train_step", train_step)
+        undo = patch_attribute(model, "train_step", train_step)
         try:
             model.make_train_function(force=True)
             return model.train_function
@@ -145,7 +145,7 @@ class TorchCounter:
         from tensorboard_plugin_deadrelu.torch.sums import LayerSums
 
         self.tap = tap
-        self.sums = [LayerSums(tag, 1 if _channels_first(layer) else -1) for tag, layer in zip(tags, layers)]
+        self.sums = [LayerSums(tag, 1 if channels_first(layer) else -1) for tag, layer in zip(tags, layers)]
 
     def _count(self, index, output):
         import torch
@@ -184,7 +184,7 @@ class JaxCounter:
         self.model = model
         self.layers = layers
         self.tap = tap
-        self.channels_first = [_channels_first(layer) for layer in layers]
+        self.channels_first = [channels_first(layer) for layer in layers]
         self.slots = None  # per layer: Keras variables (count, zeros, nonfinite as uint32 [2, ...]; abs_sum float32 [2, units])
         self.values = None  # their current values, carried between steps
 
@@ -358,7 +358,7 @@ def silence_xla_startup_logs():
 
     import tensorflow as tf
 
-    from tensorboard_plugin_deadrelu import summary
+    from tensorboard_plugin_deadrelu.writing import summary
 
     # As in the train step: the XLA-compiled reduction called from a graph.
     @tf.function(autograph=False)

@@ -11,7 +11,7 @@ import copy
 
 import keras
 
-from tensorboard_plugin_deadrelu.keras.taps import _patch_attribute
+from tensorboard_plugin_deadrelu.keras.taps import patch_attribute
 
 # Layers that are an activation alone: the pre-activation is their input.
 ACTIVATION_LAYERS = (
@@ -36,7 +36,7 @@ def _has_fused_activation(layer):
     )
 
 
-def _check_gradients_visible(layers):
+def check_gradients_visible(layers):
     """Raises ValueError naming ``record_gradients`` for a layer without a visible pre-activation."""
     for layer in layers:
         if not (_has_fused_activation(layer) or isinstance(layer, ACTIVATION_LAYERS)):
@@ -49,7 +49,7 @@ def _check_gradients_visible(layers):
 
 
 @contextlib.contextmanager
-def _watching_preactivations(layers, watch, captured):
+def watching_preactivations(layers, watch, captured):
     """Within the block, each call of ``layers[i]`` appends its watched pre-activation to ``captured[i]``.
 
     ``watch(z)`` returns a copy of the pre-activation ``z`` that the backend
@@ -75,21 +75,21 @@ def _watching_preactivations(layers, watch, captured):
                 def wrapped_activation(z, index=index, activation=activation):
                     return activation(watched(index, z))
 
-                restorers.append(_patch_attribute(layer, "activation", wrapped_activation))
+                restorers.append(patch_attribute(layer, "activation", wrapped_activation))
             else:
                 call = layer.call
 
                 def wrapped_call(inputs, *args, index=index, call=call, **kwargs):
                     return call(watched(index, inputs), *args, **kwargs)
 
-                restorers.append(_patch_attribute(layer, "call", wrapped_call))
+                restorers.append(patch_attribute(layer, "call", wrapped_call))
         yield
     finally:
         while restorers:
             restorers.pop()()
 
 
-def _summed_loss(model, loss_fn):
+def summed_loss(model, loss_fn):
     """``loss(y, y_pred, sample_weight)``: the sum over examples of the per-example losses.
 
     A sum, not a mean, so that d(loss)/dz of one example is the gradient of

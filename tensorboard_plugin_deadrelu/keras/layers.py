@@ -58,7 +58,7 @@ def find_relu_layers(model):
     return [layer for layer in _layers_in_model_order(model) if is_relu_family(layer)]
 
 
-def _check_layers_argument(layers):
+def check_layers_argument(layers):
     """Validates ``layers=`` before a model is known; returns a tuple or None."""
     if layers is None:
         return None
@@ -81,7 +81,7 @@ def _check_layers_argument(layers):
     return layers
 
 
-def _resolve_layers(model, requested):
+def resolve_layers(model, requested):
     """The layers to monitor, in model order.
 
     Raises:
@@ -122,7 +122,7 @@ def _resolve_layers(model, requested):
     return [layer for layer in in_model if id(layer) in chosen_ids]
 
 
-def _tags_for(layers):
+def tags_for(layers):
     """Record tags: the layer names, or the layer paths where names repeat."""
     names = [layer.name for layer in layers]
     return [
@@ -130,14 +130,14 @@ def _tags_for(layers):
     ]
 
 
-def _describe(layer):
+def describe(layer):
     """``layer``'s class and activation, e.g. ``Dense (relu)``, for record descriptions."""
     activation = getattr(getattr(layer, "activation", None), "__name__", None)
     kind = type(layer).__name__
     return "%s (%s)" % (kind, activation) if activation else kind
 
 
-def _not_called(layer, model):
+def not_called(layer, model):
     """The error for a monitored layer that the model's forward pass never calls."""
     return ValueError(
         "layers: %r is not called by the forward pass of model %r, so there is nothing to count"
@@ -145,19 +145,19 @@ def _not_called(layer, model):
     )
 
 
-def _channels_first(layer):
+def channels_first(layer):
     """Whether ``layer``'s units (channels) are on axis 1, as for ``data_format="channels_first"`` convs."""
     return getattr(layer, "data_format", None) == "channels_first"
 
 
-def _units_of(layer):
+def units_of(layer):
     """The size of ``layer``'s units axis (last axis of its output), or None if unknown.
 
     Layers of Sequential and Functional models know their output shape; in a
     subclassed model only layers with ``units`` or ``filters`` tell.
     """
     try:
-        units = layer.output.shape[1 if _channels_first(layer) else -1]
+        units = layer.output.shape[1 if channels_first(layer) else -1]
     except (AttributeError, ValueError, TypeError):
         units = getattr(layer, "units", None) or getattr(layer, "filters", None)
     return units if isinstance(units, int) and units > 0 else None

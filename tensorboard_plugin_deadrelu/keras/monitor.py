@@ -33,19 +33,19 @@ import weakref
 
 import keras
 
-from tensorboard_plugin_deadrelu import distributed
+from tensorboard_plugin_deadrelu.writing import distributed
 from tensorboard_plugin_deadrelu.keras.counting import check_backend, make_counter
-from tensorboard_plugin_deadrelu.keras.gradients import _check_gradients_visible, _summed_loss
+from tensorboard_plugin_deadrelu.keras.gradients import check_gradients_visible, summed_loss
 from tensorboard_plugin_deadrelu.keras.layers import (
-    _check_layers_argument,
-    _describe,
-    _not_called,
-    _resolve_layers,
-    _tags_for,
+    check_layers_argument,
+    describe,
+    not_called,
+    resolve_layers,
+    tags_for,
 )
-from tensorboard_plugin_deadrelu.keras.probe import _check_probe_fits, _probe_from
-from tensorboard_plugin_deadrelu.keras.probing import _add_stats, make_probe_function
-from tensorboard_plugin_deadrelu.keras.taps import _LayerTap
+from tensorboard_plugin_deadrelu.keras.probe import check_probe_fits, probe_from
+from tensorboard_plugin_deadrelu.keras.probing import add_stats, make_probe_function
+from tensorboard_plugin_deadrelu.keras.taps import LayerTap
 from tensorboard_plugin_deadrelu.keras.writing import MonitorWriter, as_stats
 
 logger = logging.getLogger(__name__)
@@ -216,8 +216,8 @@ class DeadReluMonitor(keras.callbacks.Callback):
         self.probe_size = int(probe_size)
         self.warn_above = _check_fraction("warn_above", warn_above)
         self.stop_above = _check_fraction("stop_above", stop_above)
-        self._requested_layers = _check_layers_argument(layers)
-        self._probe = None if probe_data is None else _probe_from(probe_data, self.probe_size)
+        self._requested_layers = check_layers_argument(layers)
+        self._probe = None if probe_data is None else probe_from(probe_data, self.probe_size)
         has_targets = self._probe is not None and self._probe.y is not None
         if record_gradients is None:
             record_gradients = has_targets
@@ -234,7 +234,7 @@ class DeadReluMonitor(keras.callbacks.Callback):
             raise ValueError("loss_fn is used only for gradients, which need probe_data=(x, y) and record_gradients")
         self.record_gradients = record_gradients
         self._loss_fn = loss_fn
-        self._summed_loss = None  # sum over examples of the per-example loss (gradients only)
+        self.summed_loss = None  # sum over examples of the per-example loss (gradients only)
         self._loss_source = None  # the loss it was made from
 
         self._layers = None
@@ -264,11 +264,11 @@ class DeadReluMonitor(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         model = self.model
         self._lend_counting_function = None
-        layers = _resolve_layers(model, self._requested_layers)
+        layers = resolve_layers(model, self._requested_layers)
         if self._layers is None or [id(l) for l in layers] != [id(l) for l in self._layers]:
             self._layers = layers
-            self._tags = _tags_for(layers)
-            self._tap = _LayerTap(layers)
+            self._tags = tags_for(layers)
+            self._tap = LayerTap(layers)
             self._counter = None
             self._counting_train_function = None
             self._probe_function = None
@@ -283,13 +283,13 @@ class DeadReluMonitor(keras.callbacks.Callback):
             self._prepare_counting()
         else:
             self._build_from_probe()
-            _check_probe_fits(model, self._probe.x)
+            check_probe_fits(model, self._probe.x)
             if self.record_gradients:
-                _check_gradients_visible(self._layers)
+                check_gradients_visible(self._layers)
                 # A recompile may bring another loss: the probe is traced again.
                 loss_source = self._loss_fn if self._loss_fn is not None else getattr(model, "loss", None)
-                if self._summed_loss is None or loss_source is not self._loss_source:
-                    self._summed_loss = _summed_loss(model, self._loss_fn)
+                if self.summed_loss is None or loss_source is not self._loss_source:
+                    self.summed_loss = summed_loss(model, self._loss_fn)
                     self._loss_source = loss_source
                     self._probe_function = None
         # A new event file per fit(), created with its first record.
@@ -388,7 +388,7 @@ class DeadReluMonitor(keras.callbacks.Callback):
             # Every record covers at least one batch, so a layer the train step
             # calls has counted something.
             if sums is None or sums["count"] == 0:
-                raise _not_called(layer, self.model)
+                raise not_called(layer, self.model)
             stats.append(as_stats(sums))
         return stats
 
@@ -420,7 +420,7 @@ class DeadReluMonitor(keras.callbacks.Callback):
         """
         if self._probe_function is None:
             self._probe_function = make_probe_function(
-                self.model, self._layers, self._tap, self._summed_loss if self.record_gradients else None
+                self.model, self._layers, self._tap, self.summed_loss if self.record_gradients else None
             )
         with_gradients = self.record_gradients
         totals = [None] * len(self._layers)
@@ -436,10 +436,10 @@ class DeadReluMonitor(keras.callbacks.Callback):
                 raise ValueError("probe_data does not fit model %r: %s" % (self.model.name, e)) from e
             for index, layer_stats in enumerate(stats):
                 if layer_stats is None:
-                    raise _not_called(self._layers[index], self.model)
-                totals[index] = _add_stats(totals[index], layer_stats)
+                    raise not_called(self._layers[index], self.model)
+                totals[index] = add_stats(totals[index], layer_stats)
                 if with_gradients:
-                    gradient_totals[index] = _add_stats(gradient_totals[index], gradient_stats[index])
+                    gradient_totals[index] = add_stats(gradient_totals[index], gradient_stats[index])
         return (
             [as_stats(t) for t in totals],
             None if gradient_totals is None else [as_stats(t) for t in gradient_totals],
@@ -483,10 +483,10 @@ class DeadReluMonitor(keras.callbacks.Callback):
                     tag,
                     order,
                     stats,
-                    "Outputs of layer `%s`, %s, %s." % (layer.name, _describe(layer), mode),
+                    "Outputs of layer `%s`, %s, %s." % (layer.name, describe(layer), mode),
                     gradient_stats,
                     "Gradients d(loss_i)/dz of layer `%s`, %s, with respect to its pre-activation z, "
-                    "%s (loss_i: the loss of probe example i)." % (layer.name, _describe(layer), mode),
+                    "%s (loss_i: the loss of probe example i)." % (layer.name, describe(layer), mode),
                 )
             )
         shares = self._writer.write_step(step, entries)

@@ -51,7 +51,7 @@ def _numeric_arrays(part, what):
     return keras.tree.pack_sequence_as(part, arrays), arrays
 
 
-def _probe_from(probe_data, probe_size):
+def probe_from(probe_data, probe_size):
     """A :class:`_Probe` of ``probe_data`` cut to ``probe_size`` rows.
 
     ``probe_data`` follows ``fit()``'s convention: an array (or a list/dict of
@@ -84,7 +84,7 @@ def _probe_from(probe_data, probe_size):
     return _Probe(cut["inputs x"], cut.get("targets y"), cut.get("sample weights"))
 
 
-def _check_probe_fits(model, probe_x):
+def check_probe_fits(model, probe_x):
     """Raises ValueError naming ``probe_data`` if its shapes cannot feed ``model``."""
     try:
         model_inputs = model.inputs

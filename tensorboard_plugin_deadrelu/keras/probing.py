@@ -16,12 +16,12 @@ import contextlib
 import keras
 import numpy as np
 
-from tensorboard_plugin_deadrelu import summary
-from tensorboard_plugin_deadrelu.keras.gradients import _watching_preactivations
-from tensorboard_plugin_deadrelu.keras.layers import _channels_first
+from tensorboard_plugin_deadrelu.writing import summary
+from tensorboard_plugin_deadrelu.keras.gradients import watching_preactivations
+from tensorboard_plugin_deadrelu.keras.layers import channels_first
 
 
-def _add_stats(total, stats):
+def add_stats(total, stats):
     """The sum of two stats dicts, key by key (``total`` None: a copy of ``stats``)."""
     if total is None:
         return dict(stats)
@@ -34,7 +34,7 @@ def _reduce_calls_np(layers, calls_per_layer):
     for layer, calls in zip(layers, calls_per_layer):
         total = None
         for values in calls:
-            total = _add_stats(total, summary.reduce_activations_np(values, _channels_first(layer)))
+            total = add_stats(total, summary.reduce_activations_np(values, channels_first(layer)))
         results.append(total)
     return results
 
@@ -42,7 +42,7 @@ def _reduce_calls_np(layers, calls_per_layer):
 def make_probe_function(model, layers, tap, summed_loss=None):
     """``probe(x, y, sample_weight) -> (stats, gradient_stats)`` for the current Keras backend.
 
-    ``summed_loss(y, y_pred, sample_weight)`` (see :func:`gradients._summed_loss`)
+    ``summed_loss(y, y_pred, sample_weight)`` (see :func:`gradients.summed_loss`)
     turns gradients on; ``gradient_stats`` is None without it.
     """
     backend = keras.backend.backend()
@@ -58,7 +58,7 @@ def _tensorflow_probe(model, layers, tap, summed_loss):
     silence_xla_startup_logs()  # the reduction below is XLA-compiled, as in counting
 
     def reduce_calls(layer, calls):
-        reduced = [summary.reduce_activations(call, _channels_first(layer)) for call in calls]
+        reduced = [summary.reduce_activations(call, channels_first(layer)) for call in calls]
         return {key: tf.add_n([r[key] for r in reduced]) for key in reduced[0]}
 
     # Plain Python over the layers, nothing for autograph to convert.
@@ -77,7 +77,7 @@ def _tensorflow_probe(model, layers, tap, summed_loss):
             if summed_loss is not None:
                 # Only the watched pre-activations, not every variable read.
                 tape = stack.enter_context(tf.GradientTape(watch_accessed_variables=False))
-                stack.enter_context(_watching_preactivations(layers, watch, preactivations))
+                stack.enter_context(watching_preactivations(layers, watch, preactivations))
             y_pred = model(x, training=False)
             if summed_loss is not None:
                 loss = summed_loss(y, y_pred, sample_weight)
@@ -120,7 +120,7 @@ def _torch_probe(model, layers, tap, summed_loss):
                 stack.enter_context(torch.no_grad())
             else:
                 stack.enter_context(torch.enable_grad())
-                stack.enter_context(_watching_preactivations(layers, lambda z: z.view_as(z), preactivations))
+                stack.enter_context(watching_preactivations(layers, lambda z: z.view_as(z), preactivations))
             y_pred = model(x, training=False)
             if summed_loss is not None:
                 loss = summed_loss(y, y_pred, sample_weight)
@@ -147,7 +147,7 @@ def _jax_probe(model, layers, tap, summed_loss):
         with contextlib.ExitStack() as stack:
             stack.enter_context(tap.active(lambda index, output: outputs[index].append(output)))
             if watch is not None:
-                stack.enter_context(_watching_preactivations(layers, watch, preactivations))
+                stack.enter_context(watching_preactivations(layers, watch, preactivations))
             return model(x, training=False)
 
     def probe(x, y, sample_weight):

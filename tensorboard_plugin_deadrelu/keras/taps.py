@@ -1,8 +1,8 @@
 """Seeing the monitored layers' outputs while a step function runs or is traced.
 
-:func:`_patch_attribute` swaps an instance attribute and returns its undo;
-:class:`_LayerTap` uses it to wrap each monitored layer's ``call`` only
-inside :meth:`_LayerTap.active`, where every call hands its output to a
+:func:`patch_attribute` swaps an instance attribute and returns its undo;
+:class:`LayerTap` uses it to wrap each monitored layer's ``call`` only
+inside :meth:`LayerTap.active`, where every call hands its output to a
 consumer (the training-time counter, or the probe).
 """
 
@@ -10,7 +10,7 @@ import contextlib
 import threading
 
 
-def _patch_attribute(obj, name, value):
+def patch_attribute(obj, name, value):
     """Sets an instance attribute and returns a function that undoes it."""
     had_own = name in vars(obj)
     previous = vars(obj).get(name)
@@ -25,7 +25,7 @@ def _patch_attribute(obj, name, value):
     return restore
 
 
-class _LayerTap:
+class LayerTap:
     """Hands each monitored layer's output to a consumer while a step runs or is traced.
 
     The layers' ``call`` is wrapped on the instance only inside
@@ -53,7 +53,7 @@ class _LayerTap:
             wrapped = self._wrappers.get(index)
             if wrapped is None or wrapped[0] != original:
                 wrapped = self._wrappers[index] = (original, self._tapped(index, original))
-            self._restorers.append(_patch_attribute(layer, "call", wrapped[1]))
+            self._restorers.append(patch_attribute(layer, "call", wrapped[1]))
 
     def _uninstall(self):
         while self._restorers:

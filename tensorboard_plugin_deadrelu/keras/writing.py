@@ -12,7 +12,9 @@ file is left open.
 
 import numpy as np
 
-from tensorboard_plugin_deadrelu import distributed, event_writer, metadata
+from tensorboard_plugin_deadrelu.writing import distributed
+from tensorboard_plugin_deadrelu.writing import event_writer
+from tensorboard_plugin_deadrelu.core import metadata
 
 
 class MonitorWriter:

@@ -2,7 +2,7 @@
 
 ``from tensorboard_plugin_deadrelu.torch import DeadReluMonitor`` is the entry
 point; it imports torch (the rest of the package does not) and writes through
-:mod:`tensorboard_plugin_deadrelu.event_writer`, without TensorFlow. The
+:mod:`tensorboard_plugin_deadrelu.writing.event_writer`, without TensorFlow. The
 modules, one concern each:
 
 * ``monitor``   the monitor: hooks, write(), probe(), the records it writes;

@@ -6,7 +6,7 @@ sums on the model's device, and writes one record per module when the user
 calls :meth:`DeadReluMonitor.write` (the sums since the previous write) or
 :meth:`DeadReluMonitor.probe` (a snapshot on given inputs in eval mode, with
 gradient records when targets are given). Records go through
-:class:`~tensorboard_plugin_deadrelu.event_writer.RecordWriter`, so TensorFlow
+:class:`~tensorboard_plugin_deadrelu.writing.event_writer.RecordWriter`, so TensorFlow
 is not needed.
 """
 
@@ -16,7 +16,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from tensorboard_plugin_deadrelu import distributed, event_writer, metadata
+from tensorboard_plugin_deadrelu.writing import distributed
+from tensorboard_plugin_deadrelu.writing import event_writer
+from tensorboard_plugin_deadrelu.core import metadata
 from tensorboard_plugin_deadrelu.torch.gradients import CaptureGradient, summed_loss
 from tensorboard_plugin_deadrelu.torch.modules import (
     check_gradients_visible,

@@ -3,7 +3,7 @@
 :class:`LayerSums` adds each output tensor to per-unit sums with a few torch
 reductions, without reading anything back to the host on an accelerator; the
 sums are read (one transfer for all layers, :func:`read_all`) when a record is
-written. The sums mean what :mod:`tensorboard_plugin_deadrelu.metadata` says;
+written. The sums mean what :mod:`tensorboard_plugin_deadrelu.core.metadata` says;
 ``count`` is known from the shapes alone, so it stays a Python int.
 """
 

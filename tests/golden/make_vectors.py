@@ -15,7 +15,7 @@ import os
 
 import numpy as np
 
-from tensorboard_plugin_deadrelu import analysis
+from tensorboard_plugin_deadrelu.core import analysis
 
 PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "analysis_vectors.json")
 BIG = 16_000_000_000  # > 2**32: one ImageNet epoch through a stem convolution; < 2**53, exact in JS

@@ -40,8 +40,9 @@ from tensorboard.compat.proto import event_pb2
 from tensorboard.data import provider
 from tensorboard.util import tensor_util
 
-from tensorboard_plugin_deadrelu import metadata
-from tensorboard_plugin_deadrelu import series as series_lib
+from tensorboard_plugin_deadrelu.core import metadata
+from tensorboard_plugin_deadrelu.core import ordering
+from tensorboard_plugin_deadrelu.core import series as series_lib
 
 # Total event file size from which the "auto" reader switches to TensorFlow's
 # reader, when TensorFlow is installed. Measured by benchmarks/bench_report.py:
@@ -166,7 +167,7 @@ def find_runs(logdir):
         event_files = sorted(f for f in files if is_event_file(f))
         if event_files:
             runs[_relative_run(directory, root)] = [join(directory, f) for f in event_files]
-    return {run: runs[run] for run in sorted(runs, key=series_lib.natural_key)}
+    return {run: runs[run] for run in sorted(runs, key=ordering.natural_key)}
 
 
 def _url_join(directory, name):
@@ -304,7 +305,7 @@ class _RunAccumulator:
             )
             # Every step read is kept: no reservoir sampling here.
             result.append(series_lib.build_series(self._contents.run, tag, time_series, data, sample_limit=None))
-        result.sort(key=lambda s: series_lib.model_order_key(s.order, s.tag))
+        result.sort(key=lambda s: ordering.model_order_key(s.order, s.tag))
         return result
 
 

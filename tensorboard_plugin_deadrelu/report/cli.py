@@ -31,9 +31,9 @@ import os
 import sys
 import time
 
-from tensorboard_plugin_deadrelu import analysis
-from tensorboard_plugin_deadrelu import logdir_reader
-from tensorboard_plugin_deadrelu import metadata
+from tensorboard_plugin_deadrelu.core import analysis
+from tensorboard_plugin_deadrelu.report import logdir_reader
+from tensorboard_plugin_deadrelu.core import metadata
 
 # Bump when a field of the JSON report changes meaning or disappears.
 JSON_SCHEMA_VERSION = 1
@@ -483,7 +483,3 @@ def format_failures(report):
     ]
     return lines
 
-
-if __name__ == "__main__":
-    # ``python -m tensorboard_plugin_deadrelu.report LOGDIR [options]``
-    sys.exit(main(["report"] + sys.argv[1:]))

@@ -23,11 +23,13 @@ from tensorboard import errors
 from tensorboard import plugin_util
 from tensorboard.plugins import base_plugin
 
-from tensorboard_plugin_deadrelu import analysis
-from tensorboard_plugin_deadrelu import encoding
-from tensorboard_plugin_deadrelu import http_util
-from tensorboard_plugin_deadrelu import metadata
-from tensorboard_plugin_deadrelu import series as series_lib
+from tensorboard_plugin_deadrelu.core import analysis
+from tensorboard_plugin_deadrelu.core import metadata
+from tensorboard_plugin_deadrelu.core import ordering
+from tensorboard_plugin_deadrelu.server import encoding
+from tensorboard_plugin_deadrelu.server import options
+from tensorboard_plugin_deadrelu.server import reader as reader_lib
+from tensorboard_plugin_deadrelu.server import responses
 
 TAB_NAME = "Dead ReLU"
 _STATIC_PREFIX = "/data/plugin/%s/static/" % metadata.PLUGIN_NAME
@@ -47,7 +49,8 @@ def frontend_folder():
         spec = None
     if spec is not None and spec.submodule_search_locations:
         return list(spec.submodule_search_locations)[0]
-    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "frontend")
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return os.path.join(os.path.dirname(package), "frontend")
 
 
 def sample_limit_from(context):
@@ -65,7 +68,7 @@ def cache_bytes_from(context):
     """The byte limit of the plugin's caches: ``--deadrelu_cache_mb`` (see loader.py)."""
     flags = getattr(context, "flags", None)
     megabytes = getattr(flags, "deadrelu_cache_mb", None)
-    return int((series_lib.DEFAULT_CACHE_MB if megabytes is None else megabytes) * 2**20)
+    return int((options.DEFAULT_CACHE_MB if megabytes is None else megabytes) * 2**20)
 
 
 def gradient_overview(tag, summary):
@@ -129,11 +132,11 @@ def _json_errors(route):
         try:
             return route(self, request)
         except _BadRequest as e:
-            return http_util.error_response(request, 400, str(e))
-        except series_lib.UnknownSeriesError as e:
-            return http_util.error_response(request, 404, str(e))
+            return responses.error_response(request, 400, str(e))
+        except reader_lib.UnknownSeriesError as e:
+            return responses.error_response(request, 404, str(e))
         except errors.PublicError as e:
-            return http_util.error_response(request, e.http_code, str(e))
+            return responses.error_response(request, e.http_code, str(e))
 
     return wrapped
 
@@ -144,7 +147,7 @@ class DeadReluPlugin(base_plugin.TBPlugin):
     plugin_name = metadata.PLUGIN_NAME
 
     def __init__(self, context):
-        self._reader = series_lib.SeriesReader(
+        self._reader = reader_lib.SeriesReader(
             context.data_provider, sample_limit_from(context), cache_bytes=cache_bytes_from(context)
         )
         self._frontend_folder = frontend_folder()
@@ -172,8 +175,8 @@ class DeadReluPlugin(base_plugin.TBPlugin):
         listing = self._reader.listing(ctx, experiment_id)
         limit = self._reader.sample_limit
         return {
-            run: {tag: listing[run][tag].to_json(limit) for tag in sorted(listing[run], key=series_lib.natural_key)}
-            for run in sorted(listing, key=series_lib.natural_key)
+            run: {tag: listing[run][tag].to_json(limit) for tag in sorted(listing[run], key=ordering.natural_key)}
+            for run in sorted(listing, key=ordering.natural_key)
         }
 
     @wrappers.Request.application
@@ -181,7 +184,7 @@ class DeadReluPlugin(base_plugin.TBPlugin):
     def _serve_tags(self, request):
         ctx = plugin_util.context(request.environ)
         eid = plugin_util.experiment_id(request.environ)
-        return http_util.json_response(request, self.tags_impl(ctx, eid))
+        return responses.json_response(request, self.tags_impl(ctx, eid))
 
     @wrappers.Request.application
     @_json_errors
@@ -202,9 +205,9 @@ class DeadReluPlugin(base_plugin.TBPlugin):
         if form == "binary":
             # Sent straight from the cached series' array: no encoded copy to cache.
             parts = encoding.heatmap_binary_parts(self._reader.series(ctx, eid, run, tag, listed), field)
-            return http_util.bytes_response(parts, "application/octet-stream")
+            return responses.bytes_response(parts, "application/octet-stream")
         body = self._reader.derived(ctx, eid, listed, "json", encoding.heatmap_json, large=True)
-        return http_util.bytes_response(body, "application/json")
+        return responses.bytes_response(body, "application/json")
 
     def overview_impl(self, ctx, experiment_id, run, threshold, tau, per_unit=True):
         """The ``overview`` body of ``run``: per layer, in model order, its
@@ -212,11 +215,11 @@ class DeadReluPlugin(base_plugin.TBPlugin):
         the per-unit lists only with ``per_unit``."""
         listing = self._reader.listing(ctx, experiment_id, runs=[run]).get(run)
         if not listing:
-            raise series_lib.UnknownSeriesError("run %r has no Dead ReLU data" % (run,))
+            raise reader_lib.UnknownSeriesError("run %r has no Dead ReLU data" % (run,))
         # Gradient series belong to their activation layer's entry, not a layer of their own.
         layers = sorted(
             (listed for listed in listing.values() if listed.kind != metadata.KIND_GRADIENTS),
-            key=lambda listed: series_lib.model_order_key(listed.order, listed.tag),
+            key=lambda listed: ordering.model_order_key(listed.order, listed.tag),
         )
         name = ("overview", threshold, tau)
         gradient_series = {}
@@ -256,10 +259,10 @@ class DeadReluPlugin(base_plugin.TBPlugin):
             raise _BadRequest("per_unit must be 0 or 1, got %r" % (per_unit,))
         ctx = plugin_util.context(request.environ)
         eid = plugin_util.experiment_id(request.environ)
-        return http_util.json_response(request, self.overview_impl(ctx, eid, run, threshold, tau, per_unit == "1"))
+        return responses.json_response(request, self.overview_impl(ctx, eid, run, threshold, tau, per_unit == "1"))
 
     @wrappers.Request.application
     def _serve_static(self, request):
         prefix_at = request.path.find(_STATIC_PREFIX)
         relative = request.path[prefix_at + len(_STATIC_PREFIX) :] if prefix_at >= 0 else ""
-        return http_util.static_file_response(request, self._frontend_folder, relative)
+        return responses.static_file_response(request, self._frontend_folder, relative)
