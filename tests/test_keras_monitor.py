@@ -17,6 +17,7 @@ import keras  # noqa: E402
 
 from tensorboard_plugin_deadrelu.core import metadata
 from tensorboard_plugin_deadrelu.keras import monitor as monitor_module
+from tensorboard_plugin_deadrelu.writing import monitor as record_loop
 from tensorboard_plugin_deadrelu.keras import DeadReluMonitor, find_relu_layers
 from tests.eventfiles import plugin_contents, read_events, read_records
 
@@ -585,10 +586,10 @@ def half_dead_mlp():
 def test_warn_above_logs_once_when_a_layer_crosses_it(tmp_path, caplog):
     model = half_dead_mlp()
     x, y = data(16)
-    with caplog.at_level(logging.WARNING, logger=monitor_module.__name__):
+    with caplog.at_level(logging.WARNING, logger=record_loop.__name__):
         history = model.fit(x, y, batch_size=8, epochs=3, verbose=0,
                             callbacks=[DeadReluMonitor(tmp_path, layers=["hidden"], warn_above=0.4)])
-    warnings = [r.getMessage() for r in caplog.records if r.name == monitor_module.__name__]
+    warnings = [r.getMessage() for r in caplog.records if r.name == record_loop.__name__]
     assert len(warnings) == 1  # it stays above: no repeat every epoch
     assert "'hidden'" in warnings[0] and "50.0%" in warnings[0] and "step 0" in warnings[0]
     assert "3 of 6" in warnings[0]
@@ -598,7 +599,7 @@ def test_warn_above_logs_once_when_a_layer_crosses_it(tmp_path, caplog):
 def test_stop_above_stops_training(tmp_path, caplog):
     model = half_dead_mlp()
     x, y = data(16)
-    with caplog.at_level(logging.WARNING, logger=monitor_module.__name__):
+    with caplog.at_level(logging.WARNING, logger=record_loop.__name__):
         history = model.fit(x, y, batch_size=8, epochs=5, verbose=0,
                             callbacks=[DeadReluMonitor(tmp_path, probe_data=x, stop_above=0.45)])
     assert len(history.epoch) == 1
@@ -608,10 +609,10 @@ def test_stop_above_stops_training(tmp_path, caplog):
 def test_thresholds_not_crossed_stay_silent(tmp_path, caplog):
     model = half_dead_mlp()
     x, y = data(16)
-    with caplog.at_level(logging.WARNING, logger=monitor_module.__name__):
+    with caplog.at_level(logging.WARNING, logger=record_loop.__name__):
         history = model.fit(x, y, batch_size=8, epochs=2, verbose=0,
                             callbacks=[DeadReluMonitor(tmp_path, layers=["hidden"], warn_above=0.5, stop_above=0.5)])
-    assert not [r for r in caplog.records if r.name == monitor_module.__name__]
+    assert not [r for r in caplog.records if r.name == record_loop.__name__]
     assert len(history.epoch) == 2
 
 

@@ -1,6 +1,8 @@
 """The native PyTorch DeadReluMonitor: counts, probes and gradients against numpy and
 torch.autograd, records read back from the event files it writes."""
 
+import logging
+
 import numpy as np
 import pytest
 
@@ -12,6 +14,7 @@ from tensorboard.util import tensor_util  # noqa: E402
 from tensorboard_plugin_deadrelu.core import metadata
 from tensorboard_plugin_deadrelu.writing import summary  # noqa: E402
 from tensorboard_plugin_deadrelu.torch import DeadReluMonitor, is_relu_family  # noqa: E402
+from tensorboard_plugin_deadrelu.writing import monitor as record_loop  # noqa: E402
 from tests import eventfiles  # noqa: E402
 
 
@@ -315,11 +318,51 @@ def test_steps_must_increase_across_write_and_probe(tmp_path):
         ({"modules": [nn.ReLU()]}, "is not a submodule of the model"),
         ({"units_dims": {"head": 1}}, "units_dims: 'head' is not a watched module"),
         ({"units_dims": {"act1": "last"}}, "units_dims\\['act1'\\] must be an int"),
+        ({"warn_above": 1.5}, "warn_above must be None or a fraction"),
+        ({"stop_above": True}, "stop_above must be None or a fraction"),
     ],
 )
 def test_bad_arguments_name_themselves(tmp_path, kwargs, message):
     with pytest.raises(ValueError, match=message):
         DeadReluMonitor(make_mlp(), tmp_path, **kwargs)
+
+
+def dying_mlp(dead_in_act1):
+    """An MLP whose ``act1`` units all fire on inputs in [0, 1), but the first ``dead_in_act1`` (bias -100)."""
+    model = make_mlp()
+    with torch.no_grad():
+        model.fc1.weight.abs_()
+        model.fc1.bias.fill_(1.0)
+        model.fc1.bias[:dead_in_act1] = -100.0
+    return model
+
+
+def test_warn_above_logs_once_per_crossing_and_stop_above_sets_should_stop(tmp_path, caplog):
+    model = dying_mlp(0)
+    x = torch.rand(32, 6)
+    with caplog.at_level(logging.WARNING, logger=record_loop.__name__):
+        with DeadReluMonitor(model, tmp_path, modules=["act1"], warn_above=0.2, stop_above=0.5) as monitor:
+            model.train()
+            model(x)
+            shares = monitor.write(1)
+            assert shares["act1"] == 0.0 and not monitor.should_stop
+            with torch.no_grad():
+                model.fc1.bias[:4] = -100.0  # 4 of 16 units: 25%, above warn_above only
+            model(x)
+            assert monitor.write(2)["act1"] == 0.25 and not monitor.should_stop
+            model(x)
+            monitor.write(3)  # still above: no second warning
+            with torch.no_grad():
+                model.fc1.bias[:9] = -100.0  # 9 of 16: above stop_above
+            model(x)
+            assert monitor.write(4)["act1"] == 9 / 16
+            assert monitor.should_stop
+    messages = [r.getMessage() for r in caplog.records if r.name == record_loop.__name__]
+    assert messages == [
+        "DeadReluMonitor: layer 'act1' has 25.0% dead units (4 of 16) at step 2, more than warn_above=0.2",
+        "DeadReluMonitor: layer 'act1' has 56.2% dead units (9 of 16) at step 4, more than stop_above=0.5; "
+        "stopping training",
+    ]
 
 
 def test_a_model_without_relu_modules_points_at_f_relu(tmp_path):

@@ -33,7 +33,9 @@ import weakref
 
 import keras
 
+from tensorboard_plugin_deadrelu.core import sums as sums_lib
 from tensorboard_plugin_deadrelu.writing import distributed
+from tensorboard_plugin_deadrelu.writing import monitor as monitor_lib
 from tensorboard_plugin_deadrelu.keras.counting import check_backend, make_counter
 from tensorboard_plugin_deadrelu.keras.gradients import check_gradients_visible, summed_loss
 from tensorboard_plugin_deadrelu.keras.layers import (
@@ -46,7 +48,7 @@ from tensorboard_plugin_deadrelu.keras.layers import (
 from tensorboard_plugin_deadrelu.keras.probe import check_probe_fits, probe_from
 from tensorboard_plugin_deadrelu.keras.probing import add_stats, make_probe_function
 from tensorboard_plugin_deadrelu.keras.taps import LayerTap
-from tensorboard_plugin_deadrelu.keras.writing import MonitorWriter, as_stats
+from tensorboard_plugin_deadrelu.keras.writing import open_run_writer
 
 logger = logging.getLogger(__name__)
 
@@ -56,14 +58,6 @@ PROBE_BATCH_SIZE = 1024
 # The monitor counting during training in each model's current fit(), with
 # that fit()'s callback params (one dict shared by all its callbacks).
 _counting_monitors = weakref.WeakKeyDictionary()
-
-
-def _check_fraction(name, value):
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value <= 1:
-        raise ValueError("%s must be None or a fraction in [0, 1], got %r" % (name, value))
-    return float(value)
 
 
 def _probe_errors():
@@ -214,8 +208,8 @@ class DeadReluMonitor(keras.callbacks.Callback):
         self.run_dir = log_dir if run is None else os.path.join(log_dir, run)
         self.update_freq = update_freq
         self.probe_size = int(probe_size)
-        self.warn_above = _check_fraction("warn_above", warn_above)
-        self.stop_above = _check_fraction("stop_above", stop_above)
+        # The writer is set per fit(): each fit() gets an event file of its own.
+        self._loop = monitor_lib.RecordLoop(None, warn_above=warn_above, stop_above=stop_above)
         self._requested_layers = check_layers_argument(layers)
         self._probe = None if probe_data is None else probe_from(probe_data, self.probe_size)
         has_targets = self._probe is not None and self._probe.y is not None
@@ -234,7 +228,7 @@ class DeadReluMonitor(keras.callbacks.Callback):
             raise ValueError("loss_fn is used only for gradients, which need probe_data=(x, y) and record_gradients")
         self.record_gradients = record_gradients
         self._loss_fn = loss_fn
-        self.summed_loss = None  # sum over examples of the per-example loss (gradients only)
+        self._summed_loss = None  # sum over examples of the per-example loss (gradients only)
         self._loss_source = None  # the loss it was made from
 
         self._layers = None
@@ -242,17 +236,14 @@ class DeadReluMonitor(keras.callbacks.Callback):
         self._tap = None
         self._counter = None
         self._probe_function = None
-        self._writer = None
         # (train function fit() built, the counting one made from it)
         self._counting_train_function = None
         self._lend_counting_function = None  # installs the counting function for one batch
         self._batches = None  # training batches run so far: the step with update_freq=N
         self._epochs = 0  # epochs completed so far: the step with update_freq="epoch"
-        self._last_written_step = None
         self._batches_in_epoch = 0
         self._batches_since_write = 0
         self._initial_record_pending = False
-        self._above_warn = {}
 
     @property
     def counts_during_training(self):
@@ -288,12 +279,12 @@ class DeadReluMonitor(keras.callbacks.Callback):
                 check_gradients_visible(self._layers)
                 # A recompile may bring another loss: the probe is traced again.
                 loss_source = self._loss_fn if self._loss_fn is not None else getattr(model, "loss", None)
-                if self.summed_loss is None or loss_source is not self._loss_source:
-                    self.summed_loss = summed_loss(model, self._loss_fn)
+                if self._summed_loss is None or loss_source is not self._loss_source:
+                    self._summed_loss = summed_loss(model, self._loss_fn)
                     self._loss_source = loss_source
                     self._probe_function = None
         # A new event file per fit(), created with its first record.
-        self._writer = MonitorWriter(self.run_dir, writes=distributed.keras_is_chief(model))
+        self._loop.writer = open_run_writer(self.run_dir, writes=distributed.keras_is_chief(model))
         # Written before the first batch (probe) or after it (counting), once
         # on_epoch_begin has told which epoch this fit() starts at.
         self._initial_record_pending = True
@@ -304,7 +295,7 @@ class DeadReluMonitor(keras.callbacks.Callback):
         self._epochs = max(self._epochs, epoch)
         if self._initial_record_pending and not self.counts_during_training:
             self._initial_record_pending = False
-            if self._is_new_step(self._current_step()):
+            if self._loop.is_new_step(self._current_step()):
                 self._write(self._current_step(), *self._run_probe())
 
     def on_train_batch_begin(self, batch, logs=None):
@@ -323,7 +314,7 @@ class DeadReluMonitor(keras.callbacks.Callback):
             # The first batch's forward pass saw the initial weights; the epoch's
             # record still includes it, so the sums are not reset here.
             step = self._epochs if self.update_freq == "epoch" else self._batches - new_batches
-            if self._is_new_step(step):
+            if self._loop.is_new_step(step):
                 self._write(step, self._accumulated())
         if self.update_freq != "epoch" and self._batches_since_write >= self.update_freq:
             self._write_update()
@@ -337,7 +328,7 @@ class DeadReluMonitor(keras.callbacks.Callback):
         self._lend_counting_function = None
         if self.update_freq != "epoch" and self._batches_since_write:
             self._write_update()  # the batches since the last record
-        self._writer = None
+        self._loop.writer = None
 
     # -- counting during training ---------------------------------------------
 
@@ -389,7 +380,7 @@ class DeadReluMonitor(keras.callbacks.Callback):
             # calls has counted something.
             if sums is None or sums["count"] == 0:
                 raise not_called(layer, self.model)
-            stats.append(as_stats(sums))
+            stats.append(sums_lib.as_numpy(sums))
         return stats
 
     # -- probing ------------------------------------------------------------
@@ -420,7 +411,7 @@ class DeadReluMonitor(keras.callbacks.Callback):
         """
         if self._probe_function is None:
             self._probe_function = make_probe_function(
-                self.model, self._layers, self._tap, self.summed_loss if self.record_gradients else None
+                self.model, self._layers, self._tap, self._summed_loss if self.record_gradients else None
             )
         with_gradients = self.record_gradients
         totals = [None] * len(self._layers)
@@ -441,8 +432,8 @@ class DeadReluMonitor(keras.callbacks.Callback):
                 if with_gradients:
                     gradient_totals[index] = add_stats(gradient_totals[index], gradient_stats[index])
         return (
-            [as_stats(t) for t in totals],
-            None if gradient_totals is None else [as_stats(t) for t in gradient_totals],
+            [sums_lib.as_numpy(t) for t in totals],
+            None if gradient_totals is None else [sums_lib.as_numpy(t) for t in gradient_totals],
         )
 
     # -- writing --------------------------------------------------------------
@@ -459,13 +450,9 @@ class DeadReluMonitor(keras.callbacks.Callback):
     def _current_step(self):
         return self._epochs if self.update_freq == "epoch" else self._batches
 
-    def _is_new_step(self, step):
-        """Whether ``step`` is past the last record (TensorBoard's loader drops steps that go back)."""
-        return self._last_written_step is None or step > self._last_written_step
-
     def _write(self, step, stats_per_layer, gradient_stats_per_layer=None):
         """Writes per layer one record, its gradient record if given, and a dead-fraction scalar; then checks the thresholds."""
-        if not self._is_new_step(step):
+        if not self._loop.is_new_step(step):
             return
         mode = (
             "counted during training over the batches since the previous record"
@@ -474,40 +461,30 @@ class DeadReluMonitor(keras.callbacks.Callback):
         )
         if gradient_stats_per_layer is None:
             gradient_stats_per_layer = [None] * len(self._layers)
-        entries = []
-        for order, (tag, layer, stats, gradient_stats) in enumerate(
-            zip(self._tags, self._layers, stats_per_layer, gradient_stats_per_layer)
-        ):
-            entries.append(
-                (
-                    tag,
-                    order,
-                    stats,
-                    "Outputs of layer `%s`, %s, %s." % (layer.name, describe(layer), mode),
-                    gradient_stats,
-                    "Gradients d(loss_i)/dz of layer `%s`, %s, with respect to its pre-activation z, "
-                    "%s (loss_i: the loss of probe example i)." % (layer.name, describe(layer), mode),
-                )
+        records = [
+            monitor_lib.LayerRecord(
+                tag=tag,
+                order=order,
+                sums=stats,
+                description="Outputs of layer `%s`, %s, %s." % (layer.name, describe(layer), mode),
+                gradient_sums=gradient_stats,
+                gradient_description="Gradients d(loss_i)/dz of layer `%s`, %s, with respect to its "
+                "pre-activation z, %s (loss_i: the loss of probe example i)." % (layer.name, describe(layer), mode),
             )
-        shares = self._writer.write_step(step, entries)
-        self._last_written_step = step
-        self._check_thresholds(step, shares)
+            for order, (tag, layer, stats, gradient_stats) in enumerate(
+                zip(self._tags, self._layers, stats_per_layer, gradient_stats_per_layer)
+            )
+        ]
+        self._loop.write(step, records)
+        if self._loop.should_stop:
+            self.model.stop_training = True
 
-    def _check_thresholds(self, step, shares):
-        for tag, dead, units, share in shares:
-            was_above = self._above_warn.get(tag, False)
-            is_above = self.warn_above is not None and share > self.warn_above
-            self._above_warn[tag] = is_above
-            if is_above and not was_above:
-                logger.warning(
-                    "DeadReluMonitor: layer %r has %.1f%% dead units (%d of %d) at step %d, "
-                    "more than warn_above=%g",
-                    tag, 100 * share, dead, units, step, self.warn_above,
-                )
-            if self.stop_above is not None and share > self.stop_above:
-                logger.warning(
-                    "DeadReluMonitor: layer %r has %.1f%% dead units (%d of %d) at step %d, "
-                    "more than stop_above=%g; stopping training",
-                    tag, 100 * share, dead, units, step, self.stop_above,
-                )
-                self.model.stop_training = True
+    @property
+    def warn_above(self):
+        """The dead share above which a layer's crossing is logged, or None."""
+        return self._loop.warn_above
+
+    @property
+    def stop_above(self):
+        """The dead share above which training stops, or None."""
+        return self._loop.stop_above

@@ -10,15 +10,12 @@ gradient records when targets are given). Records go through
 is not needed.
 """
 
-import numbers
-
-import numpy as np
 import torch
 from torch import nn
 
+from tensorboard_plugin_deadrelu.core import sums as sums_lib
 from tensorboard_plugin_deadrelu.writing import distributed
-from tensorboard_plugin_deadrelu.writing import event_writer
-from tensorboard_plugin_deadrelu.core import metadata
+from tensorboard_plugin_deadrelu.writing import monitor as monitor_lib
 from tensorboard_plugin_deadrelu.torch.gradients import CaptureGradient, summed_loss
 from tensorboard_plugin_deadrelu.torch.modules import (
     check_gradients_visible,
@@ -123,14 +120,24 @@ class DeadReluMonitor:
       units_dims: Optional ``{module name: axis}`` overriding the units axis.
       count_training: False to count only in :meth:`probe` (a probing
         monitor adds no work to training steps).
+      warn_above: Optional fraction in [0, 1]: log a warning naming the
+        module, step and dead share when a module's share of dead units rises
+        above it (once per crossing).
+      stop_above: Optional fraction in [0, 1]: like ``warn_above``, and
+        :attr:`should_stop` is True after a record with a share above it;
+        check it in your loop (``if monitor.should_stop: break``).
 
     Raises:
       ValueError: naming the argument: ``model`` is not a module, ``modules``
         names something that is not in it (or there is no ReLU-family
-        module), bad ``units_dims``, or neither/both of ``log_dir`` and ``writer``.
+        module), bad ``units_dims``, a ``warn_above``/``stop_above`` outside
+        [0, 1], or neither/both of ``log_dir`` and ``writer``.
     """
 
-    def __init__(self, model, log_dir=None, *, writer=None, modules=None, units_dims=None, count_training=True):
+    def __init__(
+        self, model, log_dir=None, *, writer=None, modules=None, units_dims=None, count_training=True,
+        warn_above=None, stop_above=None,
+    ):
         if not isinstance(model, nn.Module):
             raise ValueError("model must be a torch.nn.Module, got %r" % (type(model).__name__,))
         self.model = model
@@ -146,9 +153,12 @@ class DeadReluMonitor:
         ]
         self._units = {}  # tag -> width, once known
         self._probe_layers = None  # while probing: where the hooks count
-        self._last_step = None
         self._closed = False
-        self._writer = distributed.torch_record_writer(log_dir, writer=writer)  # rank 0 only
+        self._loop = monitor_lib.RecordLoop(
+            distributed.torch_record_writer(log_dir, writer=writer),  # rank 0 only
+            warn_above=warn_above,
+            stop_above=stop_above,
+        )
         self._handles = [
             module.register_forward_hook(self._counting_hook(index)) for index, module in enumerate(self._modules)
         ]
@@ -156,7 +166,12 @@ class DeadReluMonitor:
     @property
     def log_dir(self):
         """The run's directory (None for a ``writer`` that does not say)."""
-        return self._writer.log_dir
+        return self._loop.writer.log_dir
+
+    @property
+    def should_stop(self):
+        """True when the last record found a module's dead share above ``stop_above``."""
+        return self._loop.should_stop
 
     def _counting_hook(self, index):
         # Run eagerly inside a torch.compile'd model: the compiled graph breaks
@@ -182,16 +197,6 @@ class DeadReluMonitor:
 
         return hook
 
-    def _check_step(self, step):
-        if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
-            raise ValueError("step must be an int >= 0, got %r" % (step,))
-        if self._last_step is not None and step <= self._last_step:
-            raise ValueError(
-                "step must be greater than the last written step %d, got %d (TensorBoard drops "
-                "the points after a step that goes back)" % (self._last_step, step)
-            )
-        return int(step)
-
     def write(self, step):
         """Writes one record per watched module with the sums since the previous write, then resets them.
 
@@ -207,7 +212,7 @@ class DeadReluMonitor:
         Returns:
           ``{tag: share of dead units}`` of the modules that saw something.
         """
-        step = self._check_step(step)
+        step = self._loop.check_step(step)
         distributed.torch_sum_over_ranks(self._layers)  # DDP: one all_reduce of every rank's sums
         stats = read_all(self._layers)
         for layer in self._layers:
@@ -254,7 +259,7 @@ class DeadReluMonitor:
         Raises:
           ValueError: naming ``x``, ``targets``, ``loss_fn`` or ``step``.
         """
-        step = self._check_step(step)
+        step = self._loop.check_step(step)
         rows = _rows_of(x, "x")
         loss = None
         if targets is not None:
@@ -314,38 +319,33 @@ class DeadReluMonitor:
                 handle.remove()
 
     def _write(self, step, stats, gradient_stats, where):
-        """Writes the records (and gradient records) of ``stats`` ``{tag: stats or None}`` at ``step``."""
-        shares = {}
+        """Writes the records (and gradient records) of ``stats`` ``{tag: sums or None}`` at ``step``."""
+        records = []
         for order, (tag, module) in enumerate(zip(self.tags, self._modules)):
-            layer_stats = self._or_empty(tag, stats[tag])
-            if layer_stats is None:
+            layer_sums = self._or_empty(tag, stats[tag])
+            if layer_sums is None:
                 continue
             what = "module `%s` (%s), %s" % (tag, describe(module), where)
-            self._writer.write_record(tag, step, **layer_stats, order=order, description="Outputs of " + what + ".")
-            if gradient_stats is not None:
-                grads = self._or_empty(tag, gradient_stats[tag])
-                self._writer.write_record(
-                    tag, step, **grads, kind=metadata.KIND_GRADIENTS, order=order,
-                    description="Gradients d(loss_i)/dz of %s, with respect to its input z (loss_i: "
+            records.append(
+                monitor_lib.LayerRecord(
+                    tag=tag,
+                    order=order,
+                    sums=layer_sums,
+                    description="Outputs of " + what + ".",
+                    gradient_sums=None if gradient_stats is None else self._or_empty(tag, gradient_stats[tag]),
+                    gradient_description="Gradients d(loss_i)/dz of %s, with respect to its input z (loss_i: "
                     "the loss of probe example i)." % what,
                 )
-            if layer_stats["count"] > 0:
-                dead, units = self._writer.write_dead_fraction(tag, step, **layer_stats)
-                shares[tag] = dead / units if units else 0.0
-        self._writer.flush()
-        self._last_step = step
-        return shares
+            )
+        return self._loop.write(step, records)
 
-    def _or_empty(self, tag, layer_stats):
-        """``layer_stats``, or a record with ``count`` 0 for a module whose width is known; None if unknown."""
-        if layer_stats is not None:
-            self._units[tag] = len(layer_stats["zeros"])
-            return layer_stats
+    def _or_empty(self, tag, layer_sums):
+        """``layer_sums``, or empty sums (``count`` 0) for a module whose width is known; None if unknown."""
+        if layer_sums is not None:
+            self._units[tag] = len(layer_sums["zeros"])
+            return layer_sums
         units = self._units.get(tag)
-        if units is None:
-            return None
-        empty = np.zeros(units, np.int64)
-        return {"count": 0, "zeros": empty, "abs_sum": np.zeros(units), "nonfinite": empty}
+        return None if units is None else sums_lib.empty(units)
 
     def close(self):
         """Removes the hooks and closes the log (only flushes a ``writer`` you gave). Idempotent."""
@@ -353,7 +353,7 @@ class DeadReluMonitor:
         for handle in self._handles:
             handle.remove()
         self._handles = []
-        self._writer.close()
+        self._loop.close()
 
     def __enter__(self):
         return self

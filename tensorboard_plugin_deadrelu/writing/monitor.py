@@ -1,0 +1,158 @@
+"""What every monitor does per record, whatever the framework it watches.
+
+A framework adapter (the Keras callback, the PyTorch monitor, the trainer
+callbacks, the JAX writer) finds the layers, taps them and reduces their
+outputs to the four sums of :mod:`~tensorboard_plugin_deadrelu.core.sums`.
+It then hands one step's sums to a :class:`RecordLoop`, which applies the
+rules every monitor shares:
+
+* steps only increase: TensorBoard's default loader drops the points after a
+  step that goes back, so a step at or below the last one written is refused
+  (:meth:`RecordLoop.check_step`) or skipped (:meth:`RecordLoop.is_new_step`);
+* per layer, one record of its activations, one of its gradients when there
+  are any, and the ``deadrelu/<layer>/dead_fraction`` scalar for the Scalars
+  tab (only for a layer that saw something at that step);
+* ``warn_above``: a warning naming the layer, the step and the dead share when
+  a layer's dead share rises above it (once per crossing);
+* ``stop_above``: the same warning, and :attr:`RecordLoop.should_stop` is
+  True after that step's write, which the adapter turns into its framework's
+  way of stopping.
+"""
+
+import dataclasses
+import logging
+import numbers
+
+from tensorboard_plugin_deadrelu.core import metadata
+from tensorboard_plugin_deadrelu.core import sums as sums_lib
+from tensorboard_plugin_deadrelu.writing import event_writer
+
+logger = logging.getLogger(__name__)
+
+
+def check_fraction(name, value):
+    """``value`` as a float in [0, 1], or None; raises ValueError naming ``name`` otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value <= 1:
+        raise ValueError("%s must be None or a fraction in [0, 1], got %r" % (name, value))
+    return float(value)
+
+
+def check_step_value(step):
+    """``step`` as an int >= 0; raises ValueError naming ``step`` otherwise."""
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
+        raise ValueError("step must be an int >= 0, got %r" % (step,))
+    return int(step)
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerRecord:
+    """One watched layer's part of a step.
+
+    ``sums`` (and ``gradient_sums``) are the four sums of :mod:`core.sums`; a
+    ``count`` of 0 means the layer saw nothing since the previous record: its
+    record is written (the tab shows "no data" there) but no dead share.
+    """
+
+    tag: str
+    order: int
+    sums: dict
+    description: str = None
+    gradient_sums: dict = None
+    gradient_description: str = None
+
+
+class RecordLoop:
+    """Writes a monitor's records step by step and watches the layers' dead shares.
+
+    Args:
+      writer: The :class:`~tensorboard_plugin_deadrelu.writing.event_writer.RecordWriter`
+        to write into (a non-chief worker's discards everything).
+      warn_above: Optional fraction in [0, 1]: log a warning when a layer's
+        share of dead units rises above it.
+      stop_above: Optional fraction in [0, 1]: like ``warn_above`` (at every
+        step above it), and :attr:`should_stop` is True until the next write.
+      owner: The name warnings start with, e.g. ``"DeadReluMonitor"``.
+    """
+
+    def __init__(self, writer, *, warn_above=None, stop_above=None, owner="DeadReluMonitor"):
+        self.writer = writer
+        self.warn_above = check_fraction("warn_above", warn_above)
+        self.stop_above = check_fraction("stop_above", stop_above)
+        self.owner = owner
+        self.last_step = None
+        self.should_stop = False
+        self._above_warn = {}
+
+    def is_new_step(self, step):
+        """Whether ``step`` comes after the last step written."""
+        return self.last_step is None or step > self.last_step
+
+    def check_step(self, step):
+        """``step`` as an int if it is >= 0 and after the last step written; else ValueError naming ``step``."""
+        step = check_step_value(step)
+        if not self.is_new_step(step):
+            raise ValueError(
+                "step must be greater than the last written step %d, got %d (TensorBoard drops "
+                "the points after a step that goes back)" % (self.last_step, step)
+            )
+        return step
+
+    def write(self, step, layers):
+        """Writes one step: per layer its record, gradient record and dead-share scalar; then flushes.
+
+        Args:
+          step: The step, after every step written before (checked).
+          layers: :class:`LayerRecord` per watched layer, in model order.
+
+        Returns:
+          ``{tag: share of dead units}`` of the layers that saw something.
+        """
+        step = self.check_step(step)
+        self.should_stop = False
+        shares = {}
+        dead_counts = {}
+        for layer in layers:
+            self.writer.write_record(
+                layer.tag, step, **layer.sums, order=layer.order, description=layer.description
+            )
+            if layer.gradient_sums is not None:
+                self.writer.write_record(
+                    layer.tag, step, **layer.gradient_sums, kind=metadata.KIND_GRADIENTS,
+                    order=layer.order, description=layer.gradient_description,
+                )
+            if layer.sums["count"] > 0:
+                dead, units = sums_lib.dead_units(layer.sums)
+                share = dead / units if units else 0.0
+                self.writer.write_scalar(event_writer.dead_fraction_tag(layer.tag), share, step)
+                shares[layer.tag] = share
+                dead_counts[layer.tag] = (dead, units)
+        self.writer.flush()
+        self.last_step = step
+        self._check_thresholds(step, shares, dead_counts)
+        return shares
+
+    def _check_thresholds(self, step, shares, dead_counts):
+        for tag, share in shares.items():
+            dead, units = dead_counts[tag]
+            was_above = self._above_warn.get(tag, False)
+            is_above = self.warn_above is not None and share > self.warn_above
+            self._above_warn[tag] = is_above
+            if is_above and not was_above:
+                logger.warning(
+                    "%s: layer %r has %.1f%% dead units (%d of %d) at step %d, more than warn_above=%g",
+                    self.owner, tag, 100 * share, dead, units, step, self.warn_above,
+                )
+            if self.stop_above is not None and share > self.stop_above:
+                logger.warning(
+                    "%s: layer %r has %.1f%% dead units (%d of %d) at step %d, more than stop_above=%g; "
+                    "stopping training",
+                    self.owner, tag, 100 * share, dead, units, step, self.stop_above,
+                )
+                self.should_stop = True
+
+    def close(self):
+        """Closes the writer (only flushes a writer the user gave). Idempotent."""
+        self.writer.close()
+
