@@ -69,15 +69,6 @@ def dead_share(values):
     return np.count_nonzero((values == 0).all(axis=0)) / values.shape[1]
 
 
-def assert_record(record, values):
-    """``record`` holds the sums of ``values`` (``[rows, units]``): counts exactly, ``abs_sum`` to 1e-4."""
-    expected = record_sums(values)
-    assert record.count == expected["count"]
-    np.testing.assert_array_equal(record.zeros, expected["zeros"])
-    np.testing.assert_allclose(record.abs_sum, expected["abs_sum"], rtol=1e-4)
-    np.testing.assert_array_equal(record.nonfinite, 0)
-
-
 def tensorboard_records(logdir):
     """``{run: {tag: [(step, Record)]}}`` as TensorBoard's data provider serves the Dead ReLU series."""
     _, provider = data_provider(logdir)

@@ -10,6 +10,7 @@ from tensorboard.backend.event_processing import data_provider as tb_data_provid
 from tensorboard.backend.event_processing import plugin_event_multiplexer
 
 from tensorboard_plugin_deadrelu.core import metadata
+from tests.oracle import numpy_sums
 
 
 def dying_activations(rng, step, units, batch):
@@ -20,15 +21,10 @@ def dying_activations(rng, step, units, batch):
 
 
 def record_sums(x):
-    """The four fields of a record of values ``x`` (``[batch, units]``), counted with numpy:
-    values, exact zeros, ``|value|`` summed over finite values, NaN/Inf."""
-    finite = np.isfinite(x)
-    return {
-        "count": x.shape[0],
-        "zeros": np.count_nonzero(x == 0, axis=0),
-        "abs_sum": np.where(finite, np.abs(x), 0).astype(np.float64).sum(axis=0).astype(np.float32),
-        "nonfinite": np.count_nonzero(~finite, axis=0),
-    }
+    """The four sums of values ``x`` (``[batch, units]``) as a record stores them (``abs_sum`` float32)."""
+    sums = numpy_sums(x)
+    sums["abs_sum"] = sums["abs_sum"].astype(np.float32)
+    return sums
 
 
 def data_provider(logdir, sample_limit=0):

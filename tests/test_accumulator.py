@@ -222,6 +222,7 @@ def test_bad_units_raise_naming_units(units, message):
         summary.Accumulator(units=units)
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_on_two_cpus_counts_the_global_batch(tmp_path, rng):
     data = rng.normal(size=(49, 6)).astype(np.float32)
     data[:, 2] = -1.0  # relu -> 0 everywhere: dead

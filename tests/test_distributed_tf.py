@@ -19,11 +19,11 @@ from tensorboard.backend.event_processing import event_file_loader
 
 from tensorboard_plugin_deadrelu.core import metadata
 from tests import eventfiles
+from tests.oracle import assert_record
 from tests.distributed_fixtures import (
     FIRES_ON_ONE_ROW,
     PROBE_ROWS,
     ROWS,
-    assert_record,
     dead_fractions,
     dead_share,
     forward,
@@ -32,6 +32,8 @@ from tests.distributed_fixtures import (
 )
 from tests.distributed_launch import REPO, read_reports, run_job
 from tests.tensorboard_process import HOST, free_port
+
+pytestmark = pytest.mark.slow  # starts processes: see tests/conftest.py
 
 pytest.importorskip("tensorflow")
 

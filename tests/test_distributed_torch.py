@@ -15,10 +15,10 @@ import pytest
 
 from tensorboard_plugin_deadrelu.core import metadata
 from tests import eventfiles
+from tests.oracle import assert_record
 from tests.distributed_fixtures import (
     PROBE_ROWS,
     ROWS,
-    assert_record,
     dead_fractions,
     dead_share,
     forward,
@@ -27,6 +27,8 @@ from tests.distributed_fixtures import (
 )
 from tests.distributed_launch import REPO, read_reports, run_job
 from tests.tensorboard_process import HOST, free_port
+
+pytestmark = pytest.mark.slow  # starts processes: see tests/conftest.py
 
 pytest.importorskip("torch")
 

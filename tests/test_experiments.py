@@ -22,6 +22,8 @@ from tensorboard_plugin_deadrelu.core import metadata
 
 from tests import eventfiles
 
+pytestmark = pytest.mark.slow  # starts processes: see tests/conftest.py
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Few samples, 2 epochs; small batches so that the one-unit net makes enough

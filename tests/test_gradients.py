@@ -3,7 +3,6 @@ its numpy twin, the Accumulator and the Keras monitor's probe. Every number is
 checked against a backward pass written out by hand in numpy from the layers'
 weights (no TensorFlow in the ground truth), read back from real event files."""
 
-import math
 
 import numpy as np
 import pytest
@@ -20,6 +19,7 @@ from tensorboard_plugin_deadrelu.keras import monitor as monitor_module
 from tensorboard_plugin_deadrelu.writing import summary
 from tensorboard_plugin_deadrelu.keras import DeadReluMonitor
 from tests.eventfiles import plugin_contents, read_records
+from tests.oracle import assert_record
 
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
@@ -27,26 +27,6 @@ SELU_SCALE = 1.0507009873554804934193349852946
 
 # --------------------------------------------------------------------------
 # Ground truth, in numpy (float64)
-
-
-def expected(values):
-    """count/zeros/abs_sum per unit of values [..., units], walking every value."""
-    values = np.asarray(values, np.float64)
-    columns = values.reshape(-1, values.shape[-1]).T
-    return {
-        "count": columns.shape[1],
-        "zeros": np.array([sum(v == 0 for v in column) for column in columns], np.int64),
-        "abs_sum": np.array([math.fsum(abs(v) for v in column) for column in columns]),
-    }
-
-
-def assert_record(record, values):
-    """Counts exactly; abs_sum to float32 tolerance (TensorFlow computes in float32)."""
-    truth = expected(values)
-    assert record.count == truth["count"]
-    np.testing.assert_array_equal(record.zeros, truth["zeros"])
-    np.testing.assert_allclose(record.abs_sum, truth["abs_sum"], rtol=1e-4, atol=1e-6)
-    np.testing.assert_array_equal(record.nonfinite, 0)
 
 
 def weights(layer):

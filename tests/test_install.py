@@ -25,6 +25,8 @@ import pytest
 
 from tests import eventfiles
 
+pytestmark = pytest.mark.slow  # starts processes: see tests/conftest.py
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PLUGIN_MODULES = (
     "server.loader", "server.plugin", "server.reader", "core.series", "core.analysis", "server.encoding",

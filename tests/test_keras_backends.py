@@ -19,6 +19,9 @@ import pytest
 from tensorboard.util import tensor_util
 
 from tests.eventfiles import read_events, read_records
+from tests.oracle import assert_record
+
+pytestmark = pytest.mark.slow  # starts processes: see tests/conftest.py
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(REPO, "tests", "keras_backend_script.py")
@@ -57,13 +60,6 @@ def truth(outdir):
 
 def records(outdir, name):
     return {tag: series for (run, tag), series in read_records(os.path.join(outdir, name)).items() if run == "train"}
-
-
-def assert_record(record, values):
-    assert record.count == values.shape[0]
-    np.testing.assert_array_equal(record.zeros, np.count_nonzero(values == 0, axis=0))
-    np.testing.assert_allclose(record.abs_sum, np.abs(values).sum(axis=0), rtol=1e-4, atol=1e-5)
-    np.testing.assert_array_equal(record.nonfinite, 0)
 
 
 def test_counting_during_training_counts_every_batch_exactly(trained):
@@ -157,15 +153,15 @@ def test_a_backend_it_cannot_serve_is_named():
 
 def test_exact_counts_past_two_to_the_32_in_uint32_pairs():
     keras = pytest.importorskip("keras")
-    from tensorboard_plugin_deadrelu.keras.counting import _add_to_pair, _kahan_add, _pair_to_int64
+    from tensorboard_plugin_deadrelu.keras.counting import add_to_pair, kahan_add, pair_to_int
 
     pair = np.array([[2**32 - 5, 7], [0, 1]], np.uint32)  # [low words, high words] of two counts
     for _ in range(3):
-        pair = keras.ops.convert_to_numpy(_add_to_pair(pair, np.array([3, 2**31], np.uint32)))
-    np.testing.assert_array_equal(_pair_to_int64(pair), [2**32 - 5 + 9, 2**32 + 7 + 3 * 2**31])
+        pair = keras.ops.convert_to_numpy(add_to_pair(pair, np.array([3, 2**31], np.uint32)))
+    np.testing.assert_array_equal(pair_to_int(pair), [2**32 - 5 + 9, 2**32 + 7 + 3 * 2**31])
     # Kahan: adding 1.0 to 2**24 is lost in plain float32, kept by the compensation.
     total = np.array([[2.0**24], [0.0]], np.float32)
     for _ in range(10):
-        total = keras.ops.convert_to_numpy(_kahan_add(total, np.ones(1, np.float32)))
+        total = keras.ops.convert_to_numpy(kahan_add(total, np.ones(1, np.float32)))
     assert float(total[0, 0]) - float(total[1, 0]) == 2**24 + 10
     assert np.float32(2**24) + np.float32(1) == np.float32(2**24)  # what the compensation makes up for

@@ -4,6 +4,7 @@ Logical devices must be configured before TensorFlow initialises, so the
 training runs in a subprocess; it saves the weights, and this test computes
 the ground truth from them with numpy and reads the records back."""
 
+import pytest
 import os
 import subprocess
 import sys
@@ -12,6 +13,8 @@ import textwrap
 import numpy as np
 
 from tests.eventfiles import read_records
+
+pytestmark = pytest.mark.slow  # starts processes: see tests/conftest.py
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

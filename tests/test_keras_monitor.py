@@ -20,6 +20,7 @@ from tensorboard_plugin_deadrelu.keras import monitor as monitor_module
 from tensorboard_plugin_deadrelu.writing import monitor as record_loop
 from tensorboard_plugin_deadrelu.keras import DeadReluMonitor, find_relu_layers
 from tests.eventfiles import plugin_contents, read_events, read_records
+from tests.oracle import assert_record
 
 
 # --------------------------------------------------------------------------
@@ -43,20 +44,6 @@ def conv2x2_valid(x, layer):
     kernel, bias = (np.asarray(w, np.float32) for w in layer.get_weights())
     windows = np.lib.stride_tricks.sliding_window_view(x, (2, 2), axis=(1, 2))
     return np.einsum("nhwcij,ijcf->nhwf", windows, kernel) + bias
-
-
-def expected(activations):
-    """count/zeros/abs_sum of activations [..., units], computed here with plain numpy."""
-    flat = np.asarray(activations).reshape(-1, activations.shape[-1])
-    return flat.shape[0], np.count_nonzero(flat == 0, axis=0), np.abs(flat).sum(axis=0, dtype=np.float64)
-
-
-def assert_record(record, activations):
-    count, zeros, abs_sum = expected(activations)
-    assert record.count == count
-    np.testing.assert_array_equal(record.zeros, zeros)
-    np.testing.assert_allclose(record.abs_sum, abs_sum, rtol=1e-4, atol=1e-4)
-    np.testing.assert_array_equal(record.nonfinite, 0)
 
 
 # The monitor writes into <log_dir>/train, where keras.callbacks.TensorBoard writes training scalars.
@@ -756,6 +743,7 @@ print("FIT ENDS", file=sys.stderr, flush=True)
 """
 
 
+@pytest.mark.slow
 def test_a_cpu_fit_with_the_monitor_prints_what_keras_alone_prints(tmp_path):
     # As from a user's shell: importing TensorFlow in this process set TF_CPP_MIN_LOG_LEVEL=1 here.
     env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}

@@ -28,6 +28,8 @@ from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
 from tensorboard_plugin_deadrelu.writing import summary
 
+pytestmark = pytest.mark.slow  # starts processes: see tests/conftest.py
+
 SAMPLE_LIMIT = 10
 XSS_RUN = "<img src=x onerror=alert(1)>"
 

@@ -23,6 +23,8 @@ from tensorboard_plugin_deadrelu.server import loader
 from tensorboard_plugin_deadrelu.report import cli as report
 from tests import eventfiles, tensorboard_process
 
+pytestmark = pytest.mark.slow  # starts processes: see tests/conftest.py
+
 EPOCHS = 300
 LAYERS = {"dense_1": 5, "dense_2": 4, "dense_3": 3}
 LIVE_STEPS = 6

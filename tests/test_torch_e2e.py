@@ -15,6 +15,8 @@ from tensorboard_plugin_deadrelu.writing import summary  # noqa: E402
 from tensorboard_plugin_deadrelu.torch import DeadReluMonitor  # noqa: E402
 from tests import eventfiles, tensorboard_process  # noqa: E402
 
+pytestmark = pytest.mark.slow  # starts processes: see tests/conftest.py
+
 EPOCHS = 4
 
 
