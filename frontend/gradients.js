@@ -9,6 +9,7 @@
  * exactly 0, absSum / (count - nonfinite) its mean |gradient|.
  */
 
+import { compareNames } from "./ordering.js";
 import { GONE, deadZeros } from "./stats.js";
 
 /** Suffix of a gradient series' tag (metadata.GRADIENTS_TAG_SUFFIX). */
@@ -35,7 +36,7 @@ export function panelLayers(tagsOfRun, orderedTags) {
     });
 }
 
-/** Gradient series of a run whose layer has no activation series (so no panel shows them), sorted. */
+/** Gradient series of a run whose layer has no activation series (so no panel shows them), in the one order of names. */
 export function orphanGradientTags(tagsOfRun) {
   return Object.keys(tagsOfRun)
     .filter((tag) => tagsOfRun[tag].kind === KIND_GRADIENTS)
@@ -43,7 +44,7 @@ export function orphanGradientTags(tagsOfRun) {
       const layer = tag.endsWith(GRADIENTS_TAG_SUFFIX) ? tag.slice(0, -GRADIENTS_TAG_SUFFIX.length) : null;
       return layer == null || !tagsOfRun[layer] || tagsOfRun[layer].kind === KIND_GRADIENTS;
     })
-    .sort();
+    .sort(compareNames);
 }
 
 /**

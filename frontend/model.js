@@ -4,6 +4,8 @@
  * No DOM here.
  */
 
+import { compareLayers, sortNames } from "./ordering.js";
+
 /** An answer of the API that is not what the tab asked for; `message` is for the user. */
 export class ApiError extends Error {
   constructor(message, status) {
@@ -74,22 +76,16 @@ export function decodeBinary(buffer) {
   return { header, array: Type === BigUint64Array ? uint64ToFloat64(array) : array };
 }
 
-/** Compares strings so that "dense_10" comes after "dense_9". */
-const naturalCollator = new Intl.Collator(undefined, { numeric: true, sensitivity: "variant" });
-
 /**
  * Returns the tags of one run's `tags` entry in model order: by the writer's
- * `order` (layers without one last), then by natural sort of the name.
+ * `order` (layers without one last), then by the one order of names
+ * (ordering.js, the same as the API's and the report's).
  */
 export function layersInModelOrder(tagsOfRun) {
-  const key = (tag) => tagsOfRun[tag].order;
-  return Object.keys(tagsOfRun).sort((a, b) => {
-    const oa = key(a);
-    const ob = key(b);
-    if (oa != null && ob != null && oa !== ob) return oa - ob;
-    if ((oa == null) !== (ob == null)) return oa == null ? 1 : -1;
-    return naturalCollator.compare(a, b);
-  });
+  return Object.keys(tagsOfRun)
+    .map((tag) => ({ tag, order: tagsOfRun[tag].order }))
+    .sort(compareLayers)
+    .map((layer) => layer.tag);
 }
 
 /**
@@ -116,9 +112,9 @@ export function dataVersion(info) {
   return info ? JSON.stringify([info.units, info.last_step, info.last_wall_time ?? null, info.steps ?? null]) : null;
 }
 
-/** Runs in natural order. */
+/** Runs in the one order of names (ordering.js). */
 export function sortedRuns(tags) {
-  return Object.keys(tags).sort(naturalCollator.compare);
+  return sortNames(Object.keys(tags));
 }
 
 /**
