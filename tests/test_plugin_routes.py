@@ -609,3 +609,49 @@ def test_counts_above_2_to_the_32_are_exact_through_the_api(tmp_path):
     layer = overview["layers"][0]
     # Only unit 0 is dead; unit 1, one value short of its 1.6e10, is nearly dead.
     assert layer["dead"] == [1, 1] and layer["nearly_dead"] == [2, 2] and layer["death_step"] == [0, None, None, None]
+
+
+def damaged_logdir(root):
+    """A run whose layers' records are damaged in every way the reader meets: a
+    tensor of the wrong dtype, of the wrong shape, fields that do not decode, and
+    plugin content that is not JSON; plus one good layer."""
+    cases = {
+        "wrong_dtype": tensor_util.make_tensor_proto(np.array([1.0, 2.0])),
+        "wrong_shape": tensor_util.make_tensor_proto(np.array([b"a", b"b"], dtype=object)),
+        "undecodable": tensor_util.make_tensor_proto(np.array([b"x", b"y", b"z", b"w"], dtype=object)),
+    }
+    events = []
+    for tag, tensor in cases.items():
+        s = summary.stats_pb(tag, 1, [0], [0.0], [0])
+        s.value[0].tensor.CopyFrom(tensor)
+        events += [(0, s), (1, s)]
+    s = summary.stats_pb("bad_content", 1, [0], [0.0], [0])
+    s.value[0].metadata.plugin_data.content = b"{not json"
+    events.append((0, s))
+    events.append((0, summary.stats_pb("good", 2, [2, 0], [0.0, 3.0], [0, 0])))
+    eventfiles.write_summaries(str(root / "run"), events)
+    return str(root)
+
+
+def test_every_route_format_and_field_answers_damaged_records_without_a_5xx(tmp_path):
+    client, _ = make_client(damaged_logdir(tmp_path))
+    tags = get_json(client, "tags")["run"]
+    assert set(tags) == {"wrong_dtype", "wrong_shape", "undecodable", "bad_content", "good"}
+    queries = ["tags", "overview?run=run", "overview?run=run&per_unit=0"]
+    for tag in tags:
+        queries.append("heatmap?run=run&tag=%s" % tag)
+        queries += ["heatmap?run=run&tag=%s&format=binary&field=%s" % (tag, f) for f in encoding.BINARY_FIELDS]
+        queries.append("heatmap?run=run&tag=%s&format=binary&field=count" % tag)
+    for query in queries:
+        response = client.get("/data/plugin/deadrelu/" + query)
+        assert response.status_code < 500, (query, response.get_data()[:300])
+        if response.status_code >= 400:
+            assert response.mimetype == "application/json", query
+            assert "field must be one of" in json.loads(response.get_data())["error"], query
+    for tag in ("wrong_dtype", "wrong_shape", "undecodable"):
+        heatmap = get_json(client, "heatmap?run=run&tag=%s" % tag)
+        assert [s["step"] for s in heatmap["skipped"]] == [0, 1], tag
+        header, array = encoding.decode_binary(client.get("/data/plugin/deadrelu/heatmap?run=run&tag=%s&format=binary&field=zeros" % tag).get_data())
+        assert array.size == 0 and [s["step"] for s in header["skipped"]] == [0, 1]
+    good = get_json(client, "heatmap?run=run&tag=good")
+    assert good["zeros"] == [[2, 0]] and good["skipped"] == []

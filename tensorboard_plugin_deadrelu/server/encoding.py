@@ -108,7 +108,9 @@ def heatmap_binary_parts(series, field):
     prefix_length = 4 + len(header_bytes)
     padding = b"\0" * (-prefix_length % _ALIGNMENT)
     prefix = b"".join([struct.pack("<I", len(header_bytes)), header_bytes, padding])
-    return [prefix, memoryview(np.ascontiguousarray(array)).cast("B")]
+    # Flat bytes through numpy: memoryview.cast refuses an array with a 0 in its
+    # shape, which a layer whose every record was skipped has.
+    return [prefix, memoryview(np.ascontiguousarray(array).reshape(-1).view(np.uint8))]
 
 
 def heatmap_binary(series, field):
