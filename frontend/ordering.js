@@ -32,7 +32,7 @@ export function tokenize(name) {
     i = digitsEnd(name, i);
     if (i + 1 < n && name.charCodeAt(i) === DOT && isDigit(name.charCodeAt(i + 1)) && !(start > 0 && name.charCodeAt(start - 1) === DOT)) {
       const end = digitsEnd(name, i + 1);
-      if (!(end + 1 < n && name.charCodeAt(end) === DOT && isDigit(name.charCodeAt(end + 1)))) i = end;
+      if (!(end < n && name.charCodeAt(end) === DOT)) i = end;
     }
     if (i < n && (name[i] === "e" || name[i] === "E")) {
       const digits = i + 1 < n && (name[i + 1] === "+" || name[i + 1] === "-") ? i + 2 : i + 1;

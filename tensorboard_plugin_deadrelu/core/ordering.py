@@ -7,8 +7,9 @@ rule and are checked against the same golden vectors
 1. A name is read left to right as number tokens and text tokens (text: the
    longest runs of characters that are not ASCII digits).
 2. A number is ASCII digits, then a decimal fraction (``.`` and digits) unless
-   the number follows a ``.`` or the fraction is followed by ``.`` and a digit
-   (dotted chains such as ``blocks.1.10`` or ``v1.2.3`` stay integers), then an
+   the number follows a ``.`` or the fraction is followed by another ``.``
+   (dotted paths such as ``blocks.1.10``, torchvision's ``layer1.10.conv1`` or
+   ``v1.2.3`` stay integers), then an
    exponent (``e``/``E``, an optional sign, digits) unless a letter or digit
    follows it (``lr1e-3_bs64`` but ``conv1e``).
 3. Numbers compare by exact value (``lr0.001 < lr0.01 < lr1e-1``; ``01 == 1``),
@@ -56,7 +57,7 @@ def tokenize(name):
         i = _digits_end(name, i)
         if i + 1 < n and name[i] == "." and _is_digit(name[i + 1]) and not (start > 0 and name[start - 1] == "."):
             end = _digits_end(name, i + 1)
-            if not (end + 1 < n and name[end] == "." and _is_digit(name[end + 1])):
+            if not (end < n and name[end] == "."):
                 i = end
         if i < n and name[i] in "eE":
             digits = i + 2 if i + 1 < n and name[i + 1] in "+-" else i + 1
