@@ -13,11 +13,18 @@ values of shape ``[batch, ..., units]`` (or ``[batch, units, ...]`` with
 
 Counts are exact integers of any size (int64 here; 2**53 and more are stored
 exactly as int64 on disk). Integer inputs and float64 inputs sum ``abs_sum`` in
-float64. float32 and narrower inputs (float16, bfloat16) may sum within one
-batch in float32, which keeps counting cheap on the training hot path: the
-relative error is at most about ``n * 2**-24`` for ``n`` values per unit in
-the batch. Across batches sums are added in float64, and a record stores
-``abs_sum`` as float32.
+float64 (the relative error is at most about ``n * 2**-53`` for ``n`` values
+per unit; ``|value|`` of the smallest integer is taken in float64, never
+wrapped around). float32 and narrower inputs (float16, bfloat16) may sum within
+one batch in float32, which keeps counting cheap on the training hot path: the
+relative error is at most about ``n * 2**-24``. A backend without float64 (the
+Keras monitor on JAX without ``jax_enable_x64``) sums every input in float32,
+with that same ``n * 2**-24`` bound. A float32 sum that would pass float32's
+largest value (3.4e38) is redone in float64 by numpy, TensorFlow and torch,
+and is +Inf from the ``keras.ops`` sums (the JAX counter's); either way it is
+not a NaN/Inf *value* (``nonfinite`` does not count it), and a record, which
+stores ``abs_sum`` as float32, holds +Inf. Across batches sums are added in float64 (or an
+equivalent: the JAX counter keeps float32 Kahan pairs and uint32 word pairs).
 
 All four are additive (:func:`add`), so records merge over batches, steps,
 replicas or workers by summing. The golden vectors in
@@ -68,8 +75,8 @@ def reduce_np(data, channels_first=False):
 
     Args:
       data: Array-like of shape ``[batch, ..., units]`` (or ``[batch, units, ...]``
-        with ``channels_first=True``), integer or float. A batch of size 0 gives
-        ``count`` 0.
+        with ``channels_first=True``), integer or float (also ml_dtypes'
+        bfloat16 and float8). A batch of size 0 gives ``count`` 0.
       channels_first: Whether the units (channels) axis is axis 1.
 
     Returns:
@@ -83,6 +90,10 @@ def reduce_np(data, channels_first=False):
         data = np.asarray(data)
     except ValueError as e:  # ragged nested lists
         raise ValueError("data must be an array of activations: %s" % e) from None
+    if data.dtype.kind == "V" and data.dtype.names is None and data.dtype.name.startswith(("bfloat16", "float")):
+        # ml_dtypes' floats (bfloat16, float8_*), as JAX and TensorFlow hand them
+        # to numpy: float32 holds each of their values exactly.
+        data = data.astype(np.float32)
     check_values(data.shape, str(data.dtype), data.dtype.kind in "iuf", channels_first)
     if channels_first:
         data = np.moveaxis(data, 1, -1)

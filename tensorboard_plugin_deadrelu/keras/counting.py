@@ -57,9 +57,13 @@ def make_counter(model, layers, tags, tap):
 def batch_sums(output, channels_first):
     """One batch's per-unit sums with ``keras.ops``: ``(rows, zeros, abs_sum, nonfinite)``.
 
-    ``rows`` is the number of values per unit; ``zeros`` and ``nonfinite``
-    are int32 (a batch has fewer than 2**31 values per unit), ``abs_sum``
-    float32 over the finite values. Gradients do not flow through it.
+    The reduction rule of :mod:`tensorboard_plugin_deadrelu.core.sums` for the
+    JAX backend's counter. ``rows`` is the number of values per unit;
+    ``zeros`` and ``nonfinite`` are int32 (a batch has fewer than 2**31 values
+    per unit); ``abs_sum`` is summed over the finite values in float32 for
+    float32 and narrower inputs, in float64 for integer and float64 inputs
+    where the backend has float64 (not JAX without ``jax_enable_x64``: there
+    in float32). Gradients do not flow through it.
     """
     ops = keras.ops
     x = ops.stop_gradient(output)
@@ -68,14 +72,26 @@ def batch_sums(output, channels_first):
     units = x.shape[-1]
     flat = ops.reshape(x, (-1, units))
     rows = ops.shape(flat)[0]
-    if not keras.backend.is_float_dtype(flat.dtype):
-        flat = ops.cast(flat, "float32")
+    dtype = keras.backend.standardize_dtype(flat.dtype)
+    work = "float64" if dtype not in ("float16", "bfloat16", "float32") and has_float64() else "float32"
+    if not keras.backend.is_float_dtype(dtype):
+        # Casting keeps 0 as 0 and every other integer non-zero.
+        flat = ops.cast(flat, work)
     zeros = ops.sum(ops.cast(ops.equal(flat, 0), "int32"), axis=0)
     finite = ops.isfinite(flat)
-    magnitudes = ops.abs(ops.cast(flat, "float32"))
+    magnitudes = ops.abs(ops.cast(flat, work))
     abs_sum = ops.sum(ops.where(finite, magnitudes, ops.zeros_like(magnitudes)), axis=0)
     nonfinite = ops.sum(ops.cast(ops.logical_not(finite), "int32"), axis=0)
     return rows, zeros, abs_sum, nonfinite
+
+
+def has_float64():
+    """Whether the Keras backend computes in float64 (JAX only with ``jax_enable_x64``)."""
+    if keras.backend.backend() != "jax":
+        return True
+    import jax
+
+    return bool(jax.config.read("jax_enable_x64"))
 
 
 class TensorFlowCounter:
@@ -224,10 +240,10 @@ class JaxCounter:
     def _count(self, index, output):
         rows, zeros, abs_sum, nonfinite = batch_sums(output, self.channels_first[index])
         count_slot, zeros_slot, abs_slot, nonfinite_slot = self.slots[index]
-        count_slot.assign(_add_to_pair(count_slot.value, keras.ops.cast(rows, "uint32")))
-        zeros_slot.assign(_add_to_pair(zeros_slot.value, zeros))
-        abs_slot.assign(_kahan_add(abs_slot.value, abs_sum))
-        nonfinite_slot.assign(_add_to_pair(nonfinite_slot.value, nonfinite))
+        count_slot.assign(add_to_pair(count_slot.value, keras.ops.cast(rows, "uint32")))
+        zeros_slot.assign(add_to_pair(zeros_slot.value, zeros))
+        abs_slot.assign(kahan_add(abs_slot.value, abs_sum))
+        nonfinite_slot.assign(add_to_pair(nonfinite_slot.value, nonfinite))
 
     def counting_function(self, fit_train_function):
         import jax
@@ -277,10 +293,10 @@ class JaxCounter:
         for count, zeros, abs_sum, nonfinite in _chunks(self.values, 4):
             results.append(
                 {
-                    "count": int(_pair_to_int64(np.asarray(count))),
-                    "zeros": _pair_to_int64(np.asarray(zeros)),
+                    "count": int(pair_to_int(np.asarray(count))),
+                    "zeros": pair_to_int(np.asarray(zeros)),
                     "abs_sum": np.asarray(abs_sum, np.float64)[0] - np.asarray(abs_sum, np.float64)[1],
-                    "nonfinite": _pair_to_int64(np.asarray(nonfinite)),
+                    "nonfinite": pair_to_int(np.asarray(nonfinite)),
                 }
             )
         return results
@@ -317,23 +333,34 @@ def _chunks(values, size):
     return [values[i:i + size] for i in range(0, len(values), size)]
 
 
-def _add_to_pair(pair, addend):
-    """Adds a non-negative ``addend`` (< 2**32) to a uint32 ``[low word, high word]`` pair: exact to 2**64."""
+def add_to_pair(pair, addend):
+    """Adds a non-negative ``addend`` (< 2**32) to a uint32 ``[low word, high word]`` pair.
+
+    How the JAX counter keeps counts exact past 2**32 without int64 (JAX has
+    none unless ``jax_enable_x64``): exact up to 2**64. ``pair`` has shape
+    ``[2, ...]``, ``addend`` the shape of ``pair[0]``.
+    """
     ops = keras.ops
     low = pair[0] + ops.cast(addend, "uint32")  # wraps around modulo 2**32
     high = pair[1] + ops.cast(ops.less(low, pair[0]), "uint32")
     return ops.stack([low, high])
 
 
-def _pair_to_int64(pair):
+def pair_to_int(pair):
+    """The exact count(s) held by a numpy uint32 ``[low word, high word]`` pair, as int64."""
+    pair = np.asarray(pair)
     return pair[0].astype(np.int64) + (pair[1].astype(np.int64) << 32)
 
 
-def _kahan_add(pair, addend):
-    """Adds ``addend`` to a float32 ``[sum, compensation]`` pair (Kahan summation): float64-like totals."""
+def kahan_add(pair, addend):
+    """Adds ``addend`` to a float32 ``[sum, compensation]`` pair (Kahan summation).
+
+    How the JAX counter adds ``abs_sum`` over batches with float64-like
+    accuracy in float32; the total is ``pair[0] - pair[1]``.
+    """
     ops = keras.ops
     total, compensation = pair[0], pair[1]
-    corrected = addend - compensation
+    corrected = ops.cast(addend, total.dtype) - compensation
     new_total = total + corrected
     compensation = (new_total - total) - corrected
     return ops.stack([new_total, compensation])

@@ -58,10 +58,18 @@ class LayerSums:
         if dim == rank - 1:
             return output.reshape(-1, output.shape[-1]), (0,)
         # A free reshape keeps the units axis in place: reduce around it (no transpose).
-        return output.reshape(int(np.prod(output.shape[:dim])), output.shape[dim], -1), (0, 2)
+        # Every size is spelled out: -1 is ambiguous for an empty batch.
+        batch, positions = int(np.prod(output.shape[:dim])), int(np.prod(output.shape[dim + 1 :]))
+        return output.reshape(batch, output.shape[dim], positions), (0, 2)
 
-    def add(self, output):
-        """Adds one output tensor of the module to the sums (call under ``torch.no_grad()``)."""
+    def add(self, output, exact=False):
+        """Adds one output tensor of the module to the sums (call under ``torch.no_grad()``).
+
+        Float outputs on the CPU take a fast path when every value is finite;
+        ``exact=True`` always takes the value-by-value path that accelerators,
+        integers and NaN/Inf take (both give the sums of the rule in
+        :mod:`tensorboard_plugin_deadrelu.core.sums`).
+        """
         if output.is_complex() or output.dtype == torch.bool:
             raise ValueError("module %r output has dtype %s; it must be real numbers" % (self.tag, output.dtype))
         grouped, axes = self._grouped(output.detach())
@@ -80,7 +88,12 @@ class LayerSums:
             self.sums = self.sums.to(grouped.device)
         per_unit = grouped.numel() // units if units else 0
         self.count += per_unit
-        if grouped.dtype.is_floating_point and grouped.device.type == "cpu" and per_unit <= FLOAT32_EXACT_COUNT:
+        if (
+            not exact
+            and grouped.dtype.is_floating_point
+            and grouped.device.type == "cpu"
+            and per_unit <= FLOAT32_EXACT_COUNT
+        ):
             if self._add_finite(grouped, axes):
                 return
         self._add_exact(grouped, axes)
@@ -111,7 +124,8 @@ class LayerSums:
             self.sums[ABS_SUM] += torch.where(finite, grouped.abs(), 0).sum(axes, dtype=torch.float64)
             self.sums[NONFINITE] += (~finite).sum(axes)
         else:
-            self.sums[ABS_SUM] += grouped.abs().sum(axes, dtype=torch.float64)
+            # In float64 before abs: abs of the smallest integer wraps around to itself.
+            self.sums[ABS_SUM] += grouped.to(torch.float64).abs().sum(axes)
 
     def reset(self):
         self.count = 0
