@@ -43,26 +43,27 @@ Linen, with ``sow`` (the ``intermediates`` collection is made fresh by each
         acts = deadrelu.from_intermediates(state["intermediates"])   # {"dense_1": h1, "dense_2": h2}
         return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean(), acts
 
-(or ``model.apply(..., capture_intermediates=True, mutable=["intermediates"])``
-with no ``sow``: names are the submodules' paths, e.g. ``"Dense_0"``; keep the
-ReLU outputs in their own module, or filter with ``capture_intermediates=fn``).
+(``capture_intermediates=True`` records every submodule's output instead:
+a ``Dense``'s is its pre-activation, not the ReLU's output, so ``sow`` the
+ReLU outputs.)
 
-NNX, with ``sow`` and ``nnx.pop``::
+NNX, with ``sow`` and ``nnx.capture`` (Flax >= 0.12; before it, ``nnx.pop``)::
 
     class MLP(nnx.Module):
         def __init__(self, rngs):
-            self.dense_1 = nnx.Linear(784, 1024, rngs=rngs)
+            self.linear_1 = nnx.Linear(784, 1024, rngs=rngs)   # not named like a sown value
             self.out = nnx.Linear(1024, 10, rngs=rngs)
         def __call__(self, x):
-            h1 = nnx.relu(self.dense_1(x))
+            h1 = nnx.relu(self.linear_1(x))
             self.sow(nnx.Intermediate, "dense_1", h1)
             return self.out(h1)
 
     @nnx.jit
     def train_step(model, optimizer, sums, x, y):
         def loss_fn(model):
-            logits = model(x)
-            acts = deadrelu.from_intermediates(nnx.pop(model, nnx.Intermediate))
+            logits, intermediates = nnx.capture(model, nnx.Intermediate)(x)
+            # older Flax: logits = model(x); intermediates = nnx.pop(model, nnx.Intermediate)
+            acts = deadrelu.from_intermediates(intermediates)    # {"dense_1": h1}
             return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean(), acts
         (loss, acts), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)
         optimizer.update(model, grads)
