@@ -202,6 +202,45 @@ def test_mistakes_raise_value_errors_naming_them():
         deadrelu.Writer()
 
 
+GOLDEN = os.path.join(ROOT, "tests", "golden", "sums_vectors.json")
+with open(GOLDEN, encoding="utf-8") as _f:
+    GOLDEN_CASES = json.load(_f)["cases"]
+SPECIAL = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
+
+
+def golden_input(case):
+    def from_json(values):
+        if isinstance(values, list):
+            return [from_json(v) for v in values]
+        return SPECIAL.get(values, values) if isinstance(values, str) else values
+
+    wide = np.int64 if case["dtype"] == "int32" else np.float64
+    array = np.array(from_json(case["values"]), dtype=wide).reshape(case["shape"])
+    return jnp.asarray(array.astype(np.int32) if case["dtype"] == "int32" else array, dtype=case["dtype"])
+
+
+@pytest.mark.parametrize("case", GOLDEN_CASES, ids=[case["name"] for case in GOLDEN_CASES])
+def test_golden_vectors(case):
+    """tests/golden/sums_vectors.json, added twice in a jitted step (float64 inputs are float32 without x64)."""
+    if case["dtype"] == "float64" and not jax.config.read("jax_enable_x64"):
+        pytest.skip("float64 activations need jax_enable_x64")
+    first = case["layout"] == "channels_first"
+    values = golden_input(case)
+    units = values.shape[1 if first else -1]
+    step = jax.jit(lambda s, v: deadrelu.add(s, {"a": v}, channels_first=first))
+    got = deadrelu.to_numpy(step(step(deadrelu.zeros({"a": units}), values), values))["a"]
+    assert got["count"] == 2 * case["count"]
+    assert got["zeros"].tolist() == [2 * z for z in case["zeros"]]
+    assert got["nonfinite"].tolist() == [2 * n for n in case["nonfinite"]]
+    expected = 2 * np.array(case["abs_sum"], np.float64)
+    rtol = max(case["abs_sum_rtol"], case["count"] * 2.0**-24) + 2.0**-24
+    if case.get("abs_sum_beyond_float32"):
+        beyond = expected > np.finfo(np.float32).max
+        assert np.all(np.isposinf(got["abs_sum"][beyond])), case["name"]
+        got["abs_sum"], expected = got["abs_sum"][~beyond], expected[~beyond]
+    assert np.all(np.abs(got["abs_sum"] - expected) <= rtol * expected), (case["name"], got["abs_sum"], expected)
+
+
 # ---------------------------------------------------------------- exact counts, accurate abs_sum
 
 

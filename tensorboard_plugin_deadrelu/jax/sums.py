@@ -77,6 +77,8 @@ def kahan_add(pair, addend):
     corrected = jnp.asarray(addend).astype(total.dtype) - compensation
     new_total = total + corrected
     compensation = (new_total - total) - corrected
+    # Past float32's range the total is +Inf (as a record would store it), not Inf - NaN.
+    compensation = jnp.where(jnp.isfinite(new_total), compensation, 0)
     return jnp.stack([new_total, compensation])
 
 
