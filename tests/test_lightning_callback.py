@@ -2,6 +2,7 @@
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -273,9 +274,15 @@ def test_ddp_two_cpu_processes_sum_every_rank_and_rank_zero_writes(tmp_path):
     env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                OMP_NUM_THREADS="1", MASTER_ADDR="127.0.0.1")
     env.pop("MASTER_PORT", None)
-    proc = subprocess.run([sys.executable, str(script), str(out)], env=env, cwd=str(tmp_path),
-                          capture_output=True, text=True, timeout=180)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = subprocess.Popen([sys.executable, str(script), str(out)], env=env, cwd=str(tmp_path),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        _, stderr = proc.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the script and the rank Lightning launched
+        proc.communicate()
+        raise
+    assert proc.returncode == 0, stderr[-3000:]
     done = json.loads((out / "done.json").read_text())
     assert done["world_size"] == 2 and done["global_step"] == 4  # 16 rows / 2 ranks / batch 4, 2 epochs
     records = eventfiles.read_records(str(out))

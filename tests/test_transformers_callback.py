@@ -167,3 +167,95 @@ def test_exception_leaves_hooks_until_next_train_which_replaces_them(tmp_path):
     model.fail_at_batch = None
     train(tmp_path, callback, model=model, num_train_epochs=1)
     assert len(model.net[1]._forward_hooks) == 0 and callback.monitor is None
+
+
+TORCHRUN_SCRIPT = r'''
+import json, os, sys
+import numpy as np
+import torch
+from torch import nn
+from transformers import Trainer, TrainingArguments
+from tensorboard_plugin_deadrelu.transformers import DeadReluCallback
+
+torch.set_num_threads(1)
+
+class Tiny(nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    def forward(self, x, labels=None):
+        logits = self.net(x)
+        return {"loss": nn.functional.cross_entropy(logits, labels), "logits": logits}
+
+class Rows(torch.utils.data.Dataset):
+    def __init__(self, seed, rows, shift=0.0):
+        g = torch.Generator().manual_seed(seed)
+        self.x = torch.randn(rows, 4, generator=g) + shift
+        self.y = torch.randint(0, 2, (rows,), generator=g)
+    def __len__(self):
+        return len(self.x)
+    def __getitem__(self, i):
+        return {"x": self.x[i], "labels": self.y[i]}
+
+out = sys.argv[1]
+train = Rows(1, 16)
+model = Tiny()
+args = TrainingArguments(os.path.join(out, "out"), report_to=["tensorboard"], learning_rate=0.0,
+                         per_device_train_batch_size=4, per_device_eval_batch_size=4, num_train_epochs=2,
+                         logging_steps=1, save_strategy="no", disable_tqdm=True, use_cpu=True,
+                         eval_strategy="epoch", ddp_backend="gloo")
+trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=Rows(2, 8, -3.0),
+                  callbacks=[DeadReluCallback()])
+trainer.train()
+if trainer.state.is_world_process_zero:
+    with torch.no_grad():
+        np.save(os.path.join(out, "hidden.npy"), model.net[1](model.net[0](train.x)).numpy())
+    with open(os.path.join(out, "done.json"), "w") as f:
+        json.dump({"global_step": trainer.state.global_step, "world_size": args.world_size}, f)
+'''
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_sum_every_rank_and_process_zero_writes(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    script = tmp_path / "torchrun_script.py"
+    script.write_text(TORCHRUN_SCRIPT)
+    out = tmp_path / "result"
+    out.mkdir()
+    import signal
+    import socket
+
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+               OMP_NUM_THREADS="1")
+    with socket.socket() as s:  # a free port: torchrun's static rendezvous does not take port 0
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
+         "--master_port=%d" % port, str(script), str(out)],
+        env=env, cwd=str(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )
+    try:
+        _, stderr = proc.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # torchrun and its workers
+        proc.communicate()
+        raise
+    assert proc.returncode == 0, stderr[-3000:]
+    done = json.loads((out / "done.json").read_text())
+    assert done["world_size"] == 2 and done["global_step"] == 4  # 16 rows / 2 ranks / batch 4, 2 epochs
+    records = eventfiles.read_records(str(out / "out"))
+    ((run, tag),) = records
+    assert tag == "net.1"
+    assert [s for s, _ in records[(run, tag)]] == [2, 4]
+    expected = sums_lib.reduce_np(np.load(out / "hidden.npy"))
+    for _, record in records[(run, tag)]:
+        assert_record(record, expected)  # both ranks' rows, no evaluation rows
+    assert scalar_runs(str(out / "out"), "train/loss") == {run}
+    files = [f for f in os.listdir(out / "out" / run) if f.endswith(".deadrelu")]
+    assert len(files) == 1 and len(os.listdir(out / "out" / "runs")) == 1
