@@ -42,3 +42,21 @@ test("paint colours dead, nearly dead, no data and scale cells", () => {
   const dormant = paint(grid, METRIC_DORMANT, 0.99);
   assert.deepEqual(Array.from(dormant.slice(4, 8)), [...scaleRgb(0.995), 255]);
 });
+
+// The same value -> RGB pairs are checked in Python (tests/test_colors.py, core/colors.py).
+test("golden colour vectors (shared with core/colors.py) match colors.js", async () => {
+  const { readFileSync } = await import("node:fs");
+  const { NONE_GONE_RGB, shareInto } = await import("../../frontend/colors.js");
+  const golden = JSON.parse(readFileSync(new URL("../golden/color_vectors.json", import.meta.url), "utf-8"));
+  assert.deepEqual(golden.dead_rgb, [...DEAD_RGB]);
+  assert.deepEqual(golden.nearly_dead_rgb, [...NEARLY_DEAD_RGB]);
+  assert.deepEqual(golden.no_data_rgb, [...NO_DATA_RGB]);
+  assert.deepEqual(golden.none_gone_rgb, [...NONE_GONE_RGB]);
+  assert.ok(golden.scale.length > 100 && golden.share.length > 100);
+  for (const [x, rgb] of golden.scale) assert.deepEqual(scaleRgb(Number(x)), rgb, `scale ${x}`);
+  for (const [x, rgb] of golden.share) {
+    const out = [0, 0, 0];
+    shareInto(Number(x), out, 0);
+    assert.deepEqual(out, rgb, `share ${x}`);
+  }
+});
