@@ -146,3 +146,12 @@ def test_writes_are_visible_after_flush_before_close(tmp_path):
     writer.flush()
     assert _scalars(str(tmp_path)) == {"loss": [(5, 2.0)]}
     writer.close()
+
+
+def test_event_files_opened_in_the_same_second_sort_in_opening_order(monkeypatch):
+    from tensorboard_plugin_deadrelu.writing import event_writer as writer_module
+
+    monkeypatch.setattr(writer_module.time, "time", lambda: 1_700_000_000.0)
+    names = [writer_module.new_event_file_name(".deadrelu") for _ in range(12)]
+    assert sorted(names) == names
+    assert len(set(names)) == 12

@@ -60,9 +60,11 @@ def new_event_file_name(filename_suffix=""):
     """A fresh event-file name, as ``EventFileWriter`` names its files, plus ``filename_suffix``.
 
     ``events.out.tfevents.<time>.<host>.<pid>.<n><suffix>``: TensorBoard reads
-    every file of a run whose name contains ``tfevents``, in name order.
+    every file of a run whose name contains ``tfevents``, in name order, so
+    ``n`` is zero-padded: files opened in the same second sort in the order
+    they were opened (``.10`` would sort before ``.9``).
     """
-    return "events.out.tfevents.%010d.%s.%s.%s%s" % (
+    return "events.out.tfevents.%010d.%s.%s.%06d%s" % (
         time.time(), socket.gethostname(), os.getpid(), next(_file_numbers), filename_suffix
     )
 
@@ -260,16 +262,19 @@ class RecordWriter:
 
         Args:
           tag: The layer's tag. A record of ``kind="gradients"`` is written
-            under ``<tag>/gradients`` (:func:`metadata.gradients_tag`), the
-            tag the tab pairs with the layer's activations; pass the layer's
-            tag for both kinds.
+            under ``<tag>/gradients`` (:func:`metadata.gradients_tag`), one
+            of ``kind="recycled"`` under ``<tag>/recycled``
+            (:func:`metadata.recycled_tag`), the tags the tab pairs with the
+            layer's activations; pass the layer's tag for every kind.
           step: int >= 0.
           count: Values observed per unit (int).
           zeros: Per-unit counts of values exactly 0, shape ``[units]``.
           abs_sum: Per-unit sums of ``|value|`` over finite values, ``[units]``.
           nonfinite: Per-unit NaN/Inf counts, ``[units]`` (or a scalar 0).
-          kind: :data:`metadata.KIND_ACTIVATIONS` (layer outputs) or
-            :data:`metadata.KIND_GRADIENTS` (d loss / d pre-activation).
+          kind: :data:`metadata.KIND_ACTIVATIONS` (layer outputs),
+            :data:`metadata.KIND_GRADIENTS` (d loss / d pre-activation) or
+            :data:`metadata.KIND_RECYCLED` (units reset at ``step``, see
+            :func:`metadata.recycled_sums`).
           order: Optional int, the layer's position in its model (the tab
             shows layers in this order).
           description: Optional markdown shown with the series.
@@ -282,6 +287,8 @@ class RecordWriter:
             raise ValueError("kind must be one of %r, got %r" % (metadata.KNOWN_KINDS, kind))
         if kind == metadata.KIND_GRADIENTS and isinstance(tag, str):
             tag = metadata.gradients_tag(tag)
+        elif kind == metadata.KIND_RECYCLED and isinstance(tag, str):
+            tag = metadata.recycled_tag(tag)
         record = metadata.summary_pb(
             tag,
             count,
