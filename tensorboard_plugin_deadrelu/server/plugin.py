@@ -9,6 +9,9 @@ what goes wrong into a JSON error. Routes (under ``/data/plugin/deadrelu/``):
 * ``GET overview?run=[&threshold=][&tau=][&per_unit=0]`` per layer and step: dead, nearly dead,
   still dead and τ-dormant unit counts (and units with an exactly-zero gradient
   when the layer has a gradient series);
+* ``GET runs_summary[?regex=][&source=auto|records]`` one row per run (a sweep's
+  runs table): units, dead units, worst layer, first death step, zero-gradient
+  units at the latest step, from the dead_fraction scalars where a run has them;
 * ``GET static/<file>``                 the tab's ES module.
 """
 
@@ -30,6 +33,7 @@ from tensorboard_plugin_deadrelu.server import encoding
 from tensorboard_plugin_deadrelu.server import options
 from tensorboard_plugin_deadrelu.server import reader as reader_lib
 from tensorboard_plugin_deadrelu.server import responses
+from tensorboard_plugin_deadrelu.server import sweep
 
 TAB_NAME = "Dead ReLU"
 _STATIC_PREFIX = "/data/plugin/%s/static/" % metadata.PLUGIN_NAME
@@ -151,12 +155,14 @@ class DeadReluPlugin(base_plugin.TBPlugin):
             context.data_provider, sample_limit_from(context), cache_bytes=cache_bytes_from(context)
         )
         self._frontend_folder = frontend_folder()
+        self._runs_summary = sweep.RunsSummary(self._reader, context.data_provider)
 
     def get_plugin_apps(self):
         return {
             "/tags": self._serve_tags,
             "/heatmap": self._serve_heatmap,
             "/overview": self._serve_overview,
+            "/runs_summary": self._serve_runs_summary,
             "/static/*": self._serve_static,
         }
 
@@ -260,6 +266,25 @@ class DeadReluPlugin(base_plugin.TBPlugin):
         ctx = plugin_util.context(request.environ)
         eid = plugin_util.experiment_id(request.environ)
         return responses.json_response(request, self.overview_impl(ctx, eid, run, threshold, tau, per_unit == "1"))
+
+    def runs_summary_impl(self, ctx, experiment_id, regex="", source="auto"):
+        """The ``runs_summary`` body (see :class:`sweep.RunsSummary`)."""
+        return self._runs_summary.body(ctx, experiment_id, regex, source)
+
+    @wrappers.Request.application
+    @_json_errors
+    def _serve_runs_summary(self, request):
+        regex = request.args.get("regex", "")
+        source = request.args.get("source", "auto")
+        if source not in ("auto", sweep.SOURCE_RECORDS):
+            raise _BadRequest("source must be 'auto' or 'records', got %r" % (source,))
+        ctx = plugin_util.context(request.environ)
+        eid = plugin_util.experiment_id(request.environ)
+        try:
+            body = self.runs_summary_impl(ctx, eid, regex, source)
+        except sweep.BadRunFilter as e:
+            raise _BadRequest(str(e)) from None
+        return responses.json_response(request, body)
 
     @wrappers.Request.application
     def _serve_static(self, request):
