@@ -16,6 +16,7 @@ import jax.numpy as jnp  # noqa: E402
 import tensorboard_plugin_deadrelu.jax as deadrelu  # noqa: E402
 from tensorboard_plugin_deadrelu.core import sums as core_sums  # noqa: E402
 from tensorboard_plugin_deadrelu.jax import sums as jax_sums  # noqa: E402
+from tests.oracle import numpy_sums  # noqa: E402
 from tests import eventfiles  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -76,7 +77,7 @@ def batches(rows=50, size=16):
 def numpy_oracle(params, data):
     """core.sums.reduce_np over the epoch's rows, activations computed by the same XLA forward."""
     acts = [jax.jit(forward)(params, x)[1] for x, _ in data]
-    return {name: core_sums.reduce_np(np.concatenate([np.asarray(a[name]) for a in acts])) for name in acts[0]}
+    return {name: numpy_sums(np.concatenate([np.asarray(a[name]) for a in acts])) for name in acts[0]}
 
 
 def test_mlp_epochs_write_records_equal_to_numpy(tmp_path):
@@ -170,7 +171,7 @@ def special_values():
 def test_nan_inf_and_negative_zero_follow_the_numpy_rule():
     x = special_values()
     got = deadrelu.to_numpy(jax.jit(deadrelu.add)(deadrelu.zeros({"a": 4}), {"a": x}))["a"]
-    assert_sums_equal(got, core_sums.reduce_np(x))
+    assert_sums_equal(got, numpy_sums(x))
     assert got["zeros"][2] == 20 and got["nonfinite"].tolist() == [2, 1, 1, 0]
 
 
@@ -183,8 +184,8 @@ def test_channels_first_integers_and_a_layer_left_out():
         sums, nchw, ints
     )
     got = deadrelu.to_numpy(sums)
-    assert_sums_equal(got["conv"], core_sums.reduce_np(nchw, channels_first=True))
-    assert_sums_equal(got["ints"], core_sums.reduce_np(ints))
+    assert_sums_equal(got["conv"], numpy_sums(nchw, channels_first=True))
+    assert_sums_equal(got["ints"], numpy_sums(ints))
     assert_sums_equal(got["idle"], core_sums.empty(2))
 
 
@@ -221,9 +222,16 @@ def golden_input(case):
 
 @pytest.mark.parametrize("case", GOLDEN_CASES, ids=[case["name"] for case in GOLDEN_CASES])
 def test_golden_vectors(case):
-    """tests/golden/sums_vectors.json, added twice in a jitted step (float64 inputs are float32 without x64)."""
-    if case["dtype"] == "float64" and not jax.config.read("jax_enable_x64"):
-        pytest.skip("float64 activations need jax_enable_x64")
+    """tests/golden/sums_vectors.json, added twice in a jitted step (float64 inputs with x64 on:
+    without it JAX has no float64 arrays)."""
+    if case["dtype"] == "float64":
+        with jax.enable_x64(True):
+            check_golden_case(case)
+    else:
+        check_golden_case(case)
+
+
+def check_golden_case(case):
     first = case["layout"] == "channels_first"
     values = golden_input(case)
     units = values.shape[1 if first else -1]
@@ -362,7 +370,7 @@ def test_sums_over_a_batch_sharded_on_two_devices_are_global():
             sums = step(sums, xs)
         got = deadrelu.to_numpy(jax.device_get(sums))["a"]
         relu = np.maximum(x, 0) + 0.0 * x
-        one = core_sums.reduce_np(relu)
+        one = numpy_sums(relu)
         expected = core_sums.add(one, one)
         ok = (got["count"] == expected["count"] and (got["zeros"] == expected["zeros"]).all()
               and (got["nonfinite"] == expected["nonfinite"]).all()
@@ -440,7 +448,7 @@ def test_flax_linen_sow_counts_match_numpy():
                                         ["intermediates"]) for x, _ in data]
     got = deadrelu.to_numpy(sums)
     for name in ("dense_1", "dense_2"):
-        one = core_sums.reduce_np(np.concatenate([np.asarray(r[name]) for r in rows]))
+        one = numpy_sums(np.concatenate([np.asarray(r[name]) for r in rows]))
         assert_sums_equal(got[name], core_sums.add(one, one))
     assert got["dense_1"]["zeros"].sum() > 0
 
@@ -501,5 +509,5 @@ def test_flax_nnx_sow_counts_match_numpy(capture):
     rows = [forward(model, x)[1] for x, _ in data]
     got = deadrelu.to_numpy(sums)
     for name in ("dense_1", "dense_2"):
-        assert_sums_equal(got[name], core_sums.reduce_np(np.concatenate([np.asarray(r[name]) for r in rows])))
+        assert_sums_equal(got[name], numpy_sums(np.concatenate([np.asarray(r[name]) for r in rows])))
     assert got["dense_1"]["zeros"].sum() > 0

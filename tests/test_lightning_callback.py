@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
 from tensorboard_plugin_deadrelu.core import sums as sums_lib  # noqa: E402
 from tensorboard_plugin_deadrelu.lightning import DeadReluCallback  # noqa: E402
+from tests.oracle import assert_record, numpy_sums  # noqa: E402
 from tests import eventfiles  # noqa: E402
 
 ROWS, BATCH = 12, 4  # 3 optimizer steps per epoch
@@ -73,7 +74,7 @@ def loaders():
 def expected_sums(model, rows):
     with torch.no_grad():
         hidden = model.net[1](model.net[0](TRAIN[0][rows]))
-    return sums_lib.reduce_np(hidden.numpy())
+    return numpy_sums(hidden.numpy())
 
 
 def make_trainer(tmp_path, callback, logger=True, **kwargs):
@@ -84,13 +85,6 @@ def make_trainer(tmp_path, callback, logger=True, **kwargs):
         accelerator="cpu", devices=1, logger=logger, callbacks=[callback], enable_progress_bar=False,
         enable_model_summary=False, enable_checkpointing=False, log_every_n_steps=1, **kwargs,
     )
-
-
-def assert_record(record, expected):
-    assert record.count == expected["count"]
-    np.testing.assert_array_equal(record.zeros, expected["zeros"])
-    np.testing.assert_array_equal(record.nonfinite, expected["nonfinite"])
-    np.testing.assert_allclose(record.abs_sum, expected["abs_sum"], rtol=1e-5)
 
 
 def hook_count(model):
@@ -289,7 +283,7 @@ def test_ddp_two_cpu_processes_sum_every_rank_and_rank_zero_writes(tmp_path):
     assert list(records) == [("logs/version_0", "net.1")]
     series = records[("logs/version_0", "net.1")]
     assert [s for s, _ in series] == [2, 4]
-    expected = sums_lib.reduce_np(np.load(out / "hidden.npy"))
+    expected = numpy_sums(np.load(out / "hidden.npy"))
     for _, record in series:
         assert record.count == 16  # both ranks' 8 rows, no validation rows
         assert_record(record, expected)

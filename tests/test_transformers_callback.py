@@ -15,6 +15,7 @@ from transformers import Trainer, TrainingArguments  # noqa: E402
 
 from tensorboard_plugin_deadrelu.core import sums as sums_lib  # noqa: E402
 from tensorboard_plugin_deadrelu.transformers import DeadReluCallback  # noqa: E402
+from tests.oracle import assert_record, numpy_sums  # noqa: E402
 from tests import eventfiles  # noqa: E402
 
 ROWS, BATCH = 12, 4  # 3 batches per epoch
@@ -62,7 +63,7 @@ VAL = Rows(2, 8, shift=-3.0)  # a different dead pattern: counting it would chan
 
 def expected_sums(model, rows=slice(None)):
     with torch.no_grad():
-        return sums_lib.reduce_np(model.net[1](model.net[0](TRAIN.x[rows])).numpy())
+        return numpy_sums(model.net[1](model.net[0](TRAIN.x[rows])).numpy())
 
 
 def train(tmp_path, callback, model=None, **kwargs):
@@ -76,13 +77,6 @@ def train(tmp_path, callback, model=None, **kwargs):
     trainer = Trainer(model=model, args=args, train_dataset=TRAIN, eval_dataset=VAL, callbacks=[callback])
     trainer.train()
     return model, trainer
-
-
-def assert_record(record, expected):
-    assert record.count == expected["count"]
-    np.testing.assert_array_equal(record.zeros, expected["zeros"])
-    np.testing.assert_array_equal(record.nonfinite, expected["nonfinite"])
-    np.testing.assert_allclose(record.abs_sum, expected["abs_sum"], rtol=1e-5)
 
 
 def scalar_runs(logdir, tag):
@@ -253,7 +247,7 @@ def test_torchrun_two_processes_sum_every_rank_and_process_zero_writes(tmp_path)
     ((run, tag),) = records
     assert tag == "net.1"
     assert [s for s, _ in records[(run, tag)]] == [2, 4]
-    expected = sums_lib.reduce_np(np.load(out / "hidden.npy"))
+    expected = numpy_sums(np.load(out / "hidden.npy"))
     for _, record in records[(run, tag)]:
         assert_record(record, expected)  # both ranks' rows, no evaluation rows
     assert scalar_runs(str(out / "out"), "train/loss") == {run}
