@@ -8,7 +8,9 @@ TensorFlow; see ``logdir_reader.py``) and prints, per run and layer:
 * dead at first: units dead at the first step recorded (usually step 0);
 * fully dead at: the first step at which every unit of the layer was dead;
 * dormant now: units whose τ-dormant score (Sokar et al. 2023) is ``<= --tau``
-  at the latest step.
+  at the latest step;
+* after the table, per layer whose units were recycled (ReDo, the torch
+  monitor's ``recycle``): ``recycled: N units at steps ...``.
 
 ``--json`` prints the same as one JSON object (schema in :func:`build_report`).
 ``--fail-above FRACTION`` turns the report into a check for CI or a training
@@ -33,6 +35,8 @@ import time
 
 from tensorboard_plugin_deadrelu.core import analysis
 from tensorboard_plugin_deadrelu.report import logdir_reader
+from tensorboard_plugin_deadrelu.report import plot
+from tensorboard_plugin_deadrelu.report import ranking
 from tensorboard_plugin_deadrelu.core import metadata
 
 # Bump when a field of the JSON report changes meaning or disappears.
@@ -84,7 +88,15 @@ def summarize_series(series, tau):
         "dormant_now": dormant_now,
         "dormant_now_share": _share(dormant_now, units),
         "skipped_records": len(series.skipped),
+        # Only in the ranking's per-run numbers (build_report drops it otherwise).
+        "first_dead_step": _first_dead_step(series.steps, summary.dead),
     }
+
+
+def _first_dead_step(steps, dead_counts):
+    """The first step at which a unit of the layer was dead, or None."""
+    dead_at = dead_counts.nonzero()[0]
+    return int(steps[dead_at[0]]) if dead_at.size else None
 
 
 def summarize_gradients(series):
@@ -99,6 +111,22 @@ def summarize_gradients(series):
         return {"zero_gradient_now": None, "zero_gradient_now_share": None}
     zero_now = int(analysis.summarize_gradients(series).zero[-1])
     return {"zero_gradient_now": zero_now, "zero_gradient_now_share": _share(zero_now, series.units)}
+
+
+def summarize_recycled(series):
+    """The report's recycling numbers for a layer from its ``<layer>/recycled`` series (or None).
+
+    Returns:
+      ``{"recycled_units": int, "recycled_steps": [[step, units reset], ...]}``
+      (0 and ``[]`` when the layer has no recycled records).
+    """
+    if series is None:
+        return {"recycled_units": 0, "recycled_steps": []}
+    summary = analysis.summarize_recycled(series)
+    return {
+        "recycled_units": summary.total,
+        "recycled_steps": [[int(step), int(units.shape[0])] for step, units in zip(summary.steps, summary.units)],
+    }
 
 
 def _share(part, whole):
@@ -119,6 +147,11 @@ def summarize_run(run, paths, reader, tau):
         for series in contents.series
         if series.kind == metadata.KIND_GRADIENTS and series.steps.shape[0]
     }
+    recycled = {
+        series.tag: series
+        for series in contents.series
+        if series.kind == metadata.KIND_RECYCLED and series.steps.shape[0]
+    }
     for series in contents.series:
         skipped += [
             {"run": series.run, "layer": series.tag, "step": s.step, "reason": s.reason} for s in series.skipped
@@ -126,6 +159,7 @@ def summarize_run(run, paths, reader, tau):
         if series.kind == metadata.KIND_ACTIVATIONS and series.steps.shape[0]:
             layer = summarize_series(series, tau)
             layer.update(summarize_gradients(gradients.get(metadata.gradients_tag(series.tag))))
+            layer.update(summarize_recycled(recycled.get(metadata.recycled_tag(series.tag))))
             layers.append(layer)
     return {
         "layers": layers,
@@ -160,7 +194,8 @@ def choose_jobs(runs, reader, jobs=None):
     return max(1, min(os.cpu_count() or 1, len(runs)))
 
 
-def build_report(logdir, tau=analysis.DEFAULT_TAU, fail_above=None, reader="auto", jobs=None):
+def build_report(logdir, tau=analysis.DEFAULT_TAU, fail_above=None, reader="auto", jobs=None,
+                 runs_pattern=None, first_dead_steps=False):
     """Reads ``logdir`` and returns the report as a JSON-ready dict.
 
     Args:
@@ -172,6 +207,11 @@ def build_report(logdir, tau=analysis.DEFAULT_TAU, fail_above=None, reader="auto
       reader: TFRecord reader, see ``logdir_reader.choose_reader``.
       jobs: Processes reading runs in parallel; None chooses (see
         :func:`choose_jobs`).
+      runs_pattern: None, or a regular expression (text or compiled): only
+        runs whose name it matches (``re.search``) are read.
+      first_dead_steps: Also give each layer ``first_dead_step``, the first
+        step at which one of its units was dead (null when none ever was);
+        what the ranking (``report/ranking.py``) needs.
 
     The schema (``schema_version`` 1; fields are only added within a version):
 
@@ -189,22 +229,26 @@ def build_report(logdir, tau=analysis.DEFAULT_TAU, fail_above=None, reader="auto
       τ-dormant score ``<= tau`` at ``latest_step``), ``zero_gradient_now`` /
       ``zero_gradient_now_share`` (units whose gradient was exactly zero on
       every probe input at the layer's latest gradient record; null when the
-      layer has no gradient records), ``skipped_records``,
+      layer has no gradient records), ``recycled_units`` (units reset by a
+      recycling, summed over steps; 0 for none) and ``recycled_steps``
+      (``[[step, units reset], ...]``), ``skipped_records``,
       ``above_fail_above`` (bool; false without ``fail_above``). Gradient
-      series (``<layer>/gradients``) are not layers of their own;
+      series (``<layer>/gradients``) and recycled series
+      (``<layer>/recycled``) are not layers of their own;
     * ``failing_layers``: ``[{"run", "layer", "dead_now_share"}]`` of the
       layers above ``fail_above``;
     * ``skipped_records``: ``[{"run", "layer", "step", "reason"}]`` of
       records that could not be used (they count nowhere else);
     * ``damaged_files``: ``[{"path", "reason"}]`` of event files whose end
       could not be read;
+    * ``runs_pattern``: only with ``runs_pattern``, the pattern's text;
     * ``totals``: ``runs``, ``layers``, ``files``, ``events``, ``records``
       (Dead ReLU records found, skipped ones included), ``bytes`` read and
       ``seconds`` taken.
 
     Raises:
-      ReportError: ``logdir`` does not exist, is not a directory or holds no
-        readable Dead ReLU records.
+      ReportError: ``logdir`` does not exist, is not a directory, holds no
+        readable Dead ReLU records or no run matching ``runs_pattern``.
       ValueError: an argument is out of range; the message names it.
     """
     started = time.perf_counter()
@@ -217,6 +261,13 @@ def build_report(logdir, tau=analysis.DEFAULT_TAU, fail_above=None, reader="auto
         runs = logdir_reader.find_runs(logdir)
     except logdir_reader.LogdirError as e:
         raise ReportError(str(e)) from None
+    if runs_pattern is not None:
+        pattern = ranking.compile_runs_pattern(runs_pattern) if isinstance(runs_pattern, str) else runs_pattern
+        matching = {run: paths for run, paths in runs.items() if pattern.search(run)}
+        if not matching:
+            raise ReportError("no run under %s matches --runs %r (%s there)" % (
+                logdir, pattern.pattern, _plural(len(runs), "run")))
+        runs = matching
     chosen_reader = logdir_reader.choose_reader(runs, reader)
     jobs = choose_jobs(runs, chosen_reader, jobs)
     arguments = [(run, paths, chosen_reader, tau) for run, paths in runs.items()]
@@ -245,8 +296,11 @@ def build_report(logdir, tau=analysis.DEFAULT_TAU, fail_above=None, reader="auto
         layer["above_fail_above"] = fail_above is not None and layer["dead_now_share"] > fail_above
         if layer["above_fail_above"]:
             failing.append({k: layer[k] for k in ("run", "layer", "dead_now_share")})
+    if not first_dead_steps:
+        for layer in layers:
+            del layer["first_dead_step"]
     totals["seconds"] = time.perf_counter() - started
-    return {
+    report = {
         "schema_version": JSON_SCHEMA_VERSION,
         "logdir": str(logdir),
         "tau": tau,
@@ -257,6 +311,9 @@ def build_report(logdir, tau=analysis.DEFAULT_TAU, fail_above=None, reader="auto
         "damaged_files": damaged,
         "totals": totals,
     }
+    if runs_pattern is not None:
+        report["runs_pattern"] = pattern.pattern
+    return report
 
 
 def _no_records_message(logdir, totals, skipped, damaged):
@@ -314,6 +371,19 @@ def format_table(report):
         ]
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)
+
+
+def format_recycled(report):
+    """Lines after the table, one per layer whose units were recycled:
+    ``recycled: run R, layer L: N units at steps S1 (n1), S2 (n2), ...`` (none when nothing was)."""
+    lines = []
+    for layer in report["layers"]:
+        if layer.get("recycled_units"):
+            lines.append("recycled: run %s, layer %s: %s at steps %s" % (
+                layer["run"], layer["layer"], _plural(layer["recycled_units"], "unit"),
+                ", ".join("%d (%d)" % (step, units) for step, units in layer["recycled_steps"]),
+            ))
+    return lines
 
 
 def _count_and_share(count, share):
@@ -423,7 +493,36 @@ def make_parser():
         "--jobs", type=_jobs, default=None, metavar="N",
         help="read runs in N processes (default: one per CPU on large logdirs, else 1)",
     )
+    ranked = report.add_argument_group(
+        "ranking of runs",
+        "--sort or --top print one row per run instead of one per layer: layers, units, dead units "
+        "and share at each layer's latest step, the worst layer, the first step at which any unit "
+        "was dead, and zero-gradient units where gradient records exist",
+    )
+    ranked.add_argument(
+        "--sort", choices=ranking.SORT_COLUMNS, default=None,
+        help="rank runs by dead units, dead share, worst layer's dead share (descending), "
+        "first death (ascending) or name; ties by name (default with --top: dead)",
+    )
+    ranked.add_argument("--top", type=_jobs, default=None, metavar="N", help="keep the first N runs of the ranking")
+    report.add_argument(
+        "--runs", type=_runs_pattern, default=None, metavar="REGEX",
+        help="only runs whose name matches REGEX (Python re.search), e.g. 'lr0\\.01_'",
+    )
+    report.add_argument(
+        "--plot", default=None, metavar="OUTDIR",
+        help="also write PNG heatmaps: OUTDIR/<run>/network.png (layers x steps, dead share) and "
+        "OUTDIR/<run>/<layer>.png (units x steps, the tab's colours); needs matplotlib: "
+        "pip install \"tensorboard-plugin-deadrelu[plot]\"",
+    )
     return parser
+
+
+def _runs_pattern(text):
+    try:
+        return ranking.compile_runs_pattern(text)
+    except ranking.RankingError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def main(argv=None, stdout=None, stderr=None):
@@ -440,17 +539,36 @@ def main(argv=None, stdout=None, stderr=None):
         args = parser.parse_args(argv)
     except SystemExit as e:  # argparse has printed usage (or --help) already
         return EXIT_USAGE if e.code else EXIT_OK
+    ranked = args.sort is not None or args.top is not None
     try:
-        report = build_report(args.logdir, tau=args.tau, fail_above=args.fail_above, jobs=args.jobs)
-    except ReportError as e:
+        if args.plot is not None:
+            plot.check_matplotlib()
+        report = build_report(
+            args.logdir, tau=args.tau, fail_above=args.fail_above, jobs=args.jobs,
+            runs_pattern=args.runs, first_dead_steps=ranked,
+        )
+    except (ReportError, plot.PlotError) as e:
         print("deadrelu report: error: %s" % e, file=stderr)
         return EXIT_USAGE
+    if ranked:
+        output = ranking_report(report, args.sort or "dead", args.top)
+        shown_runs = [row["run"] for row in output["runs"]]
+    else:
+        output = report
+        shown_runs = list(dict.fromkeys(layer["run"] for layer in report["layers"]))
     try:
         if args.json:
-            json.dump(report, stdout, indent=2)
+            json.dump(output, stdout, indent=2)
             stdout.write("\n")
+        elif ranked:
+            print(ranking.format_ranking(output["runs"]), file=stdout)
+            print("%d of %s, by %s; %s" % (
+                len(output["runs"]), _plural(output["ranked_runs"], "run"), output["sort"], format_footer(report),
+            ), file=stdout)
         else:
             print(format_table(report), file=stdout)
+            for line in format_recycled(report):
+                print(line, file=stdout)
             print(format_footer(report), file=stdout)
         stdout.flush()
     except BrokenPipeError:
@@ -460,7 +578,39 @@ def main(argv=None, stdout=None, stderr=None):
         os.dup2(os.open(os.devnull, os.O_WRONLY), stdout.fileno())
     for line in format_problems(report) + format_failures(report):
         print(line, file=stderr)
+    if args.plot is not None:
+        try:
+            written = plot.plot_runs(args.logdir, shown_runs, args.plot)
+        except (plot.PlotError, OSError) as e:
+            print("deadrelu report: error: %s" % e, file=stderr)
+            return EXIT_USAGE
+        print("deadrelu report: wrote %s under %s" % (_plural(len(written), "PNG file"), args.plot), file=stderr)
     return EXIT_THRESHOLD_EXCEEDED if report["failing_layers"] else EXIT_OK
+
+
+def ranking_report(report, sort="dead", top=None):
+    """The runs of ``report`` (built with ``first_dead_steps=True``) ranked, as a JSON-ready dict.
+
+    Fields: ``schema_version``, ``logdir``, ``tau``, ``sort``, ``top`` (int or
+    null), ``runs_pattern`` (text or null), ``ranked_runs`` (runs before
+    ``top``), ``runs`` (the rows of ``ranking.run_rows``, ranked), and from the
+    report ``failing_layers``, ``skipped_records``, ``damaged_files``, ``totals``.
+    """
+    rows = ranking.run_rows(report["layers"])
+    return {
+        "schema_version": JSON_SCHEMA_VERSION,
+        "logdir": report["logdir"],
+        "tau": report["tau"],
+        "sort": sort,
+        "top": top,
+        "runs_pattern": report.get("runs_pattern"),
+        "ranked_runs": len(rows),
+        "runs": ranking.sort_rows(rows, sort, top),
+        "failing_layers": report["failing_layers"],
+        "skipped_records": report["skipped_records"],
+        "damaged_files": report["damaged_files"],
+        "totals": report["totals"],
+    }
 
 
 def format_failures(report):
