@@ -16,6 +16,8 @@ import { GONE, deadZeros } from "./stats.js";
 export const GRADIENTS_TAG_SUFFIX = "/gradients";
 /** Record kind of a gradient series (metadata.KIND_GRADIENTS). */
 export const KIND_GRADIENTS = "gradients";
+/** Record kind of a layer's recycled units, tag "<layer>/recycled" (metadata.KIND_RECYCLED); the overview lists them per layer. */
+export const KIND_RECYCLED = "recycled";
 
 /** The two colourings of the gradient heatmap. */
 export const GRAD_ZEROS = "zeros";
@@ -25,11 +27,12 @@ export const GRAD_MAGNITUDE = "magnitude";
  * The layers of one run's `tags` entry that get a panel, in the given order
  * (model order, see model.layersInModelOrder): [{tag, gradientTag}] where
  * gradientTag is the tag of the layer's gradient series or null. Gradient series
- * are shown inside their layer's panel, never as a layer of their own.
+ * are shown inside their layer's panel, never as a layer of their own; nor are
+ * recycled series.
  */
 export function panelLayers(tagsOfRun, orderedTags) {
   return orderedTags
-    .filter((tag) => tagsOfRun[tag].kind !== KIND_GRADIENTS)
+    .filter((tag) => tagsOfRun[tag].kind !== KIND_GRADIENTS && tagsOfRun[tag].kind !== KIND_RECYCLED)
     .map((tag) => {
       const gradientTag = tag + GRADIENTS_TAG_SUFFIX;
       return { tag, gradientTag: tagsOfRun[gradientTag]?.kind === KIND_GRADIENTS ? gradientTag : null };

@@ -238,6 +238,65 @@ def dormant_counts(count, abs_sum, nonfinite, tau=DEFAULT_TAU):
     return out
 
 
+def recyclable_units(count, zeros, abs_sum, nonfinite, tau=0.0):
+    """Int ``[k]``: the units of ONE record a remedy such as ReDo resets, in increasing order.
+
+    With ``tau`` 0 the dead units (``zeros == count``, :func:`dead_mask`);
+    with ``tau > 0`` the τ-dormant ones (:func:`dormant_scores` ``<= tau``,
+    Sokar et al. 2023), which include the dead ones. A record with ``count``
+    0 (nothing observed) has none.
+
+    Args:
+      count: int, values observed per unit.
+      zeros, abs_sum, nonfinite: the record's per-unit sums, shape ``[U]``
+        (``nonfinite`` may be a scalar).
+      tau: finite number >= 0.
+    """
+    tau = check_tau(tau)
+    zeros = np.asarray(zeros)
+    counts = np.array([int(count)], dtype=np.int64)
+    if tau == 0.0:
+        chosen = dead_mask(counts, zeros[None, :])[0]
+    else:
+        abs_sum = np.asarray(abs_sum, dtype=np.float64)
+        nonfinite = np.broadcast_to(np.asarray(nonfinite), abs_sum.shape)
+        chosen = dormant_scores(counts, abs_sum[None, :], nonfinite[None, :])[0] <= tau
+    return np.flatnonzero(chosen)
+
+
+@dataclasses.dataclass(frozen=True)
+class RecycledSummary:
+    """The units a remedy reset, per step, from a layer's ``"recycled"`` series.
+
+    ``units[i]`` holds the indices of the units reset at ``steps[i]`` (a
+    record's units with ``zeros`` > 0).
+    """
+
+    steps: np.ndarray  # int64 [S]
+    units: tuple  # of int64 arrays
+
+    @property
+    def total(self):
+        return int(sum(u.shape[0] for u in self.units))
+
+    @property
+    def nbytes(self):
+        return int(self.steps.nbytes + sum(u.nbytes for u in self.units)) + 64
+
+    def to_pairs(self):
+        """``[[step, [unit, ...]], ...]`` (JSON-ready)."""
+        return [[int(step), units.tolist()] for step, units in zip(self.steps, self.units)]
+
+
+def summarize_recycled(series):
+    """The :class:`RecycledSummary` of a ``"recycled"`` series (anything with ``steps`` and ``zeros``)."""
+    zeros = np.asarray(series.zeros)
+    return RecycledSummary(
+        steps=np.asarray(series.steps, dtype=np.int64).copy(),
+        units=tuple(np.flatnonzero(row > 0).astype(np.int64) for row in zeros),
+    )
+
+
 @dataclasses.dataclass(frozen=True)
 class LayerSummary:
     """What one layer's series says about its units, per step and per unit.

@@ -49,10 +49,18 @@ RECORD_VERSION = 1
 # exactly-zero gradient on every probe input).
 KIND_ACTIVATIONS = "activations"
 KIND_GRADIENTS = "gradients"
-KNOWN_KINDS = (KIND_ACTIVATIONS, KIND_GRADIENTS)
+# Recycled: the units a remedy (ReDo, the torch monitor's ``recycle``) re-drew
+# at that step, in the same record layout: ``count`` 1 and ``zeros[u]`` 1 for
+# each recycled unit, 0 elsewhere (``abs_sum`` and ``nonfinite`` 0), so summing
+# a series over steps counts each unit's resets. Readers before 0.3 skip such
+# series with a message (they reject unknown kinds).
+KIND_RECYCLED = "recycled"
+KNOWN_KINDS = (KIND_ACTIVATIONS, KIND_GRADIENTS, KIND_RECYCLED)
 
 # A layer's gradient series is tagged like its activation series plus this.
 GRADIENTS_TAG_SUFFIX = "/gradients"
+# A layer's series of recycled units is tagged like its activation series plus this.
+RECYCLED_TAG_SUFFIX = "/recycled"
 
 STAT_NAMES = ("count", "zeros", "abs_sum", "nonfinite")
 
@@ -63,6 +71,23 @@ INT32_LIMIT = np.iinfo(np.int32).max
 def gradients_tag(layer_tag):
     """The tag of the gradient series belonging to the activation series ``layer_tag``."""
     return layer_tag + GRADIENTS_TAG_SUFFIX
+
+
+def recycled_tag(layer_tag):
+    """The tag of the series of recycled units belonging to the activation series ``layer_tag``."""
+    return layer_tag + RECYCLED_TAG_SUFFIX
+
+
+def recycled_sums(units, recycled):
+    """The four sums of a ``"recycled"`` record: ``count`` 1, ``zeros[u]`` 1 for each ``u`` in ``recycled``.
+
+    Args:
+      units: The layer's width.
+      recycled: The indices of the units reset at that step.
+    """
+    zeros = np.zeros(int(units), np.int64)
+    zeros[np.asarray(recycled, dtype=np.int64)] = 1
+    return {"count": 1, "zeros": zeros, "abs_sum": np.zeros(int(units), np.float32), "nonfinite": np.zeros((), np.int64)}
 
 
 class RecordError(ValueError):

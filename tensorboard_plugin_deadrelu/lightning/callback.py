@@ -6,6 +6,7 @@ import os
 
 import lightning.pytorch as pl
 
+from tensorboard_plugin_deadrelu.core import analysis
 from tensorboard_plugin_deadrelu.torch.monitor import DeadReluMonitor
 from tensorboard_plugin_deadrelu.writing import monitor as monitor_lib
 
@@ -67,6 +68,14 @@ class DeadReluCallback(pl.Callback):
         dead share rises above it (once per crossing).
       stop_above: Optional fraction in [0, 1]: warn, and set
         ``trainer.should_stop = True`` after a record above it.
+      recycle_tau: None (default) to only record; a number >= 0 to recycle
+        units after each record (ReDo, see
+        :meth:`~tensorboard_plugin_deadrelu.torch.DeadReluMonitor.recycle`):
+        0 recycles the dead units, a τ > 0 the τ-dormant ones. The
+        optimizer state cleared is ``trainer.optimizers[0]``'s; the units
+        reset go into the run under ``<module>/recycled``.
+      recycle_pairs: Optional ``{module tag: (producer name, consumer
+        name)}`` for modules outside an ``nn.Sequential`` chain.
 
     Raises:
       ValueError: a bad ``every_n_steps``, ``warn_above`` or ``stop_above``
@@ -75,7 +84,7 @@ class DeadReluCallback(pl.Callback):
     """
 
     def __init__(self, modules=None, *, every_n_steps=None, log_dir=None, units_dims=None,
-                 warn_above=None, stop_above=None):
+                 warn_above=None, stop_above=None, recycle_tau=None, recycle_pairs=None):
         if every_n_steps is not None and (
             isinstance(every_n_steps, bool) or not isinstance(every_n_steps, numbers.Integral) or every_n_steps < 1
         ):
@@ -86,6 +95,8 @@ class DeadReluCallback(pl.Callback):
         self.units_dims = units_dims
         self.warn_above = monitor_lib.check_fraction("warn_above", warn_above)
         self.stop_above = monitor_lib.check_fraction("stop_above", stop_above)
+        self.recycle_tau = None if recycle_tau is None else analysis.check_tau(recycle_tau)
+        self.recycle_pairs = recycle_pairs
         self.monitor = None
         self._run_dir = None
         self._last_steps = {}  # run folder -> last step this callback wrote there
@@ -104,7 +115,7 @@ class DeadReluCallback(pl.Callback):
         self._run_dir = os.fspath(run_dir)
         self.monitor = DeadReluMonitor(
             pl_module, self._run_dir, modules=self.modules, units_dims=self.units_dims,
-            warn_above=self.warn_above, stop_above=self.stop_above,
+            warn_above=self.warn_above, stop_above=self.stop_above, pairs=self.recycle_pairs,
         )
 
     def on_train_start(self, trainer, pl_module):
@@ -147,6 +158,9 @@ class DeadReluCallback(pl.Callback):
             return
         self.monitor.write(step)
         self._last_steps[self._run_dir] = step
+        if self.recycle_tau is not None:
+            # Every rank recycles the same units (the record's sums are summed over ranks).
+            self.monitor.recycle(trainer.optimizers[0] if trainer.optimizers else None, tau=self.recycle_tau)
         if self.monitor.should_stop:
             trainer.should_stop = True
 

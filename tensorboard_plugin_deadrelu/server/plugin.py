@@ -8,7 +8,8 @@ what goes wrong into a JSON error. Routes (under ``/data/plugin/deadrelu/``):
 * ``GET heatmap?run=&tag=[&format=binary&field=]`` one layer's per-unit sums;
 * ``GET overview?run=[&threshold=][&tau=][&per_unit=0]`` per layer and step: dead, nearly dead,
   still dead and τ-dormant unit counts (and units with an exactly-zero gradient
-  when the layer has a gradient series);
+  when the layer has a gradient series, and the units recycled per step when it
+  has a ``<layer>/recycled`` series);
 * ``GET runs_summary[?regex=][&source=auto|records]`` one row per run (a sweep's
   runs table): units, dead units, worst layer, first death step, zero-gradient
   units at the latest step, from the dead_fraction scalars where a run has them;
@@ -93,7 +94,7 @@ def gradient_overview(tag, summary):
     }
 
 
-def overview_layer(tag, order, summary, gradients=None, per_unit=True):
+def overview_layer(tag, order, summary, gradients=None, per_unit=True, recycled=None):
     """One layer's entry of the ``overview`` route from its :class:`analysis.LayerSummary`
     (and the ``gradients`` object of :func:`gradient_overview`, if any); with
     ``per_unit`` False, without the per-unit ``death_step`` and ``revived``
@@ -114,6 +115,9 @@ def overview_layer(tag, order, summary, gradients=None, per_unit=True):
         entry["revived"] = summary.revived.tolist()
     if gradients is not None:
         entry["gradients"] = gradients
+    if recycled is not None:
+        # [[step, [unit, ...]], ...]: the units a remedy (ReDo) reset at each step.
+        entry["recycled"] = recycled
     return entry
 
 
@@ -222,17 +226,23 @@ class DeadReluPlugin(base_plugin.TBPlugin):
         listing = self._reader.listing(ctx, experiment_id, runs=[run]).get(run)
         if not listing:
             raise reader_lib.UnknownSeriesError("run %r has no Dead ReLU data" % (run,))
-        # Gradient series belong to their activation layer's entry, not a layer of their own.
+        # Gradient and recycled series belong to their activation layer's entry, not a layer of their own.
         layers = sorted(
-            (listed for listed in listing.values() if listed.kind != metadata.KIND_GRADIENTS),
+            (
+                listed for listed in listing.values()
+                if listed.kind not in (metadata.KIND_GRADIENTS, metadata.KIND_RECYCLED)
+            ),
             key=lambda listed: ordering.model_order_key(listed.order, listed.tag),
         )
         name = ("overview", threshold, tau)
-        gradient_series = {}
+        gradient_series, recycled_series = {}, {}
         for listed in layers:
             gradients = listing.get(metadata.gradients_tag(listed.tag))
             if gradients is not None and gradients.kind == metadata.KIND_GRADIENTS:
                 gradient_series[listed.tag] = gradients
+            recycled = listing.get(metadata.recycled_tag(listed.tag))
+            if recycled is not None and recycled.kind == metadata.KIND_RECYCLED:
+                recycled_series[listed.tag] = recycled
         # Layers whose summary is not cached are read together, several per data
         # provider call, rather than one round trip per layer.
         summaries = self._reader.derived_many(
@@ -241,12 +251,20 @@ class DeadReluPlugin(base_plugin.TBPlugin):
         gradient_summaries = self._reader.derived_many(
             ctx, experiment_id, list(gradient_series.values()), "gradients", analysis.summarize_gradients
         )
+        recycled_summaries = self._reader.derived_many(
+            ctx, experiment_id, list(recycled_series.values()), "recycled", analysis.summarize_recycled
+        )
         entries = []
         for listed in layers:
             gradients = gradient_series.get(listed.tag)
             if gradients is not None:
                 gradients = gradient_overview(gradients.tag, gradient_summaries[gradients.tag])
-            entries.append(overview_layer(listed.tag, listed.order, summaries[listed.tag], gradients, per_unit))
+            recycled = recycled_series.get(listed.tag)
+            if recycled is not None:
+                recycled = recycled_summaries[recycled.tag].to_pairs()
+            entries.append(
+                overview_layer(listed.tag, listed.order, summaries[listed.tag], gradients, per_unit, recycled)
+            )
         return {"run": run, "threshold": threshold, "tau": tau, "layers": entries}
 
     @wrappers.Request.application

@@ -13,9 +13,11 @@ is not needed.
 import torch
 from torch import nn
 
+from tensorboard_plugin_deadrelu.core import analysis
 from tensorboard_plugin_deadrelu.core import sums as sums_lib
 from tensorboard_plugin_deadrelu.writing import distributed
 from tensorboard_plugin_deadrelu.writing import monitor as monitor_lib
+from tensorboard_plugin_deadrelu.torch import recycling
 from tensorboard_plugin_deadrelu.torch.gradients import CaptureGradient, summed_loss
 from tensorboard_plugin_deadrelu.torch.modules import (
     check_gradients_visible,
@@ -126,6 +128,9 @@ class DeadReluMonitor:
       stop_above: Optional fraction in [0, 1]: like ``warn_above``, and
         :attr:`should_stop` is True after a record with a share above it;
         check it in your loop (``if monitor.should_stop: break``).
+      pairs: Optional ``{module tag: (producer name, consumer name)}`` for
+        :meth:`recycle`: the Linear/Conv layers around a watched module
+        that is not in an ``nn.Sequential`` chain.
 
     Raises:
       ValueError: naming the argument: ``model`` is not a module, ``modules``
@@ -136,7 +141,7 @@ class DeadReluMonitor:
 
     def __init__(
         self, model, log_dir=None, *, writer=None, modules=None, units_dims=None, count_training=True,
-        warn_above=None, stop_above=None,
+        warn_above=None, stop_above=None, pairs=None,
     ):
         if not isinstance(model, nn.Module):
             raise ValueError("model must be a torch.nn.Module, got %r" % (type(model).__name__,))
@@ -162,6 +167,29 @@ class DeadReluMonitor:
         self._handles = [
             module.register_forward_hook(self._counting_hook(index)) for index, module in enumerate(self._modules)
         ]
+        self.pairs = self._check_pairs(pairs)
+        self._last_record = None  # (step, {tag: sums}) of the last record, until recycled
+        # Input shapes of the nn.Flatten layers after watched modules: a channel's columns in the next Linear.
+        self._flatten_shapes = {}
+        self._handles += [
+            flatten.register_forward_hook(self._flatten_hook)
+            for flatten in recycling.flattens_after(self._inner, list(zip(self.tags, self._modules)))
+        ]
+
+    def _check_pairs(self, pairs):
+        if pairs is None:
+            return {}
+        if not hasattr(pairs, "items"):
+            raise ValueError("pairs must be a mapping {module tag: (producer name, consumer name)}, got %r" % (pairs,))
+        for tag in pairs:
+            if tag not in self.tags:
+                raise ValueError("pairs: %r is not a watched module; watched: %s" % (tag, self.tags))
+        return dict(pairs)
+
+    @torch.compiler.disable
+    def _flatten_hook(self, module, args, output):
+        if args and isinstance(args[0], torch.Tensor):
+            self._flatten_shapes[id(module)] = tuple(args[0].shape)
 
     @property
     def log_dir(self):
@@ -318,6 +346,86 @@ class DeadReluMonitor:
             for handle in handles:
                 handle.remove()
 
+    def recycle(self, optimizer, tau=0.0, initializer=None, pairs=None):
+        """Recycles the units the last record found dead (or τ-dormant): ReDo (Sokar et al. 2023).
+
+        Call it right after :meth:`write` or :meth:`probe`. For each watched
+        module and each of its units that the last record found dead
+        (``tau=0``: exactly zero on every input) or τ-dormant (``tau > 0``:
+        score ``mean|a_u| / layer mean <= tau``, the tab's definition), it
+
+        * draws the unit's incoming weights afresh (row u of the Linear/Conv
+          before it, as its ``reset_parameters`` draws them, or with
+          ``initializer``) and sets its bias to 0;
+        * sets its outgoing weights (column u of the Linear/Conv after it; the
+          H*W columns of channel u after an ``nn.Flatten``) to 0, so the
+          model's output is the same right after recycling; that layer's bias
+          and its other weights are untouched (the output layer is never
+          re-drawn);
+        * resets a BatchNorm between the two for that channel (running mean
+          0, variance 1, weight 1, bias 0);
+        * zeros ``optimizer``'s state of exactly those entries (Adam's
+          ``exp_avg``/``exp_avg_sq``, SGD's ``momentum_buffer``); Adam's
+          ``step`` is one per tensor and is left alone, since resetting it
+          would change the bias correction of every other unit.
+
+        The layers around a module are found by walking its ``nn.Sequential``
+        (also nested), over Dropout, Identity, pooling, BatchNorm and Flatten;
+        for other models name them in ``pairs``.
+
+        The units reset are recorded under ``<tag>/recycled`` at the step of
+        the record that found them (``count`` 1, ``zeros`` 1 per reset unit).
+        The sums counted since that record are dropped: the next record
+        judges only batches after the recycling, and a second call without a
+        new record raises. Under DDP call it on every rank after
+        :meth:`write`: all ranks reset the same units with rank 0's draw.
+
+        Args:
+          optimizer: The ``torch.optim`` optimizer of the model (or None).
+          tau: 0 for dead units, a number > 0 for τ-dormant units.
+          initializer: Optional ``callable(tensor)`` filling a tensor of the
+            producer's weight shape in place (e.g. ``nn.init.xavier_uniform_``,
+            dopamine's choice); the recycled rows are copied from it.
+          pairs: Optional ``{module tag: (producer name, consumer name)}``,
+            added to the monitor's ``pairs``.
+
+        Returns:
+          ``{tag: [indices of the units reset]}`` of the modules in the last
+          record.
+
+        Raises:
+          ValueError: no record since the previous recycling, a bad ``tau``
+            or ``pairs``, or a module whose layers cannot be found (the
+            message names it and says how to declare ``pairs``). Nothing is
+            changed then.
+        """
+        tau = analysis.check_tau(tau)
+        if self._last_record is None:
+            raise ValueError(
+                "recycle: no record since the previous recycling; call write(step) or probe(x, step) first"
+            )
+        declared = dict(self.pairs)
+        declared.update(self._check_pairs(pairs))
+        step, stats = self._last_record
+        plans = []
+        # Every module's layers and widths are checked before anything changes.
+        for order, (tag, module) in enumerate(zip(self.tags, self._modules)):
+            if tag not in stats:
+                continue
+            if tag in declared:
+                neighbours = recycling.declared_neighbours(self._inner, tag, declared[tag])
+            else:
+                neighbours = recycling.find_neighbours(self._inner, tag, module)
+            units = len(stats[tag]["zeros"])
+            per_unit = recycling.columns_per_unit(neighbours, units, self._flatten_shapes)
+            plans.append((tag, order, units, neighbours, per_unit, monitor_lib.units_to_recycle(stats[tag], tau)))
+        for tag, order, units, neighbours, per_unit, chosen in plans:
+            recycling.recycle_units(neighbours, chosen.tolist(), per_unit, optimizer, initializer)
+        self._loop.write_recycled(step, [(tag, order, units, chosen) for tag, order, units, _, _, chosen in plans])
+        self._last_record = None
+        self.reset()
+        return {tag: chosen.tolist() for tag, _, _, _, _, chosen in plans}
+
     def _write(self, step, stats, gradient_stats, where):
         """Writes the records (and gradient records) of ``stats`` ``{tag: sums or None}`` at ``step``."""
         records = []
@@ -337,7 +445,9 @@ class DeadReluMonitor:
                     "the loss of probe example i)." % what,
                 )
             )
-        return self._loop.write(step, records)
+        shares = self._loop.write(step, records)
+        self._last_record = (step, {r.tag: r.sums for r in records if r.sums["count"] > 0})
+        return shares
 
     def _or_empty(self, tag, layer_sums):
         """``layer_sums``, or empty sums (``count`` 0) for a module whose width is known; None if unknown."""

@@ -16,13 +16,18 @@ rules every monitor shares:
   a layer's dead share rises above it (once per crossing);
 * ``stop_above``: the same warning, and :attr:`RecordLoop.should_stop` is
   True after that step's write, which the adapter turns into its framework's
-  way of stopping.
+  way of stopping;
+* the remedy (ReDo): :func:`units_to_recycle` picks a record's dead or
+  τ-dormant units (the adapter resets their weights), and
+  :meth:`RecordLoop.write_recycled` records which units were reset, under
+  ``<layer>/recycled`` at the step of the record that found them.
 """
 
 import dataclasses
 import logging
 import numbers
 
+from tensorboard_plugin_deadrelu.core import analysis
 from tensorboard_plugin_deadrelu.core import metadata
 from tensorboard_plugin_deadrelu.core import sums as sums_lib
 from tensorboard_plugin_deadrelu.writing import event_writer
@@ -44,6 +49,12 @@ def check_step_value(step):
     if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
         raise ValueError("step must be an int >= 0, got %r" % (step,))
     return int(step)
+
+
+def units_to_recycle(sums, tau=0.0):
+    """The units of one record (four sums) that a recycling resets: dead ones with ``tau`` 0,
+    τ-dormant ones with ``tau > 0`` (:func:`analysis.recyclable_units`); int64 ``[k]``."""
+    return analysis.recyclable_units(sums["count"], sums["zeros"], sums["abs_sum"], sums["nonfinite"], tau)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,6 +143,26 @@ class RecordLoop:
         self.last_step = step
         self._check_thresholds(step, shares, dead_counts)
         return shares
+
+    def write_recycled(self, step, recycled):
+        """Records which units were reset, one ``"recycled"`` record per layer that had any; then flushes.
+
+        Args:
+          step: The step of the record that found the units (already
+            written, so not checked against the last step).
+          recycled: ``[(tag, order, units, unit indices)]``; layers with no
+            index get no record.
+        """
+        step = check_step_value(step)
+        for tag, order, units, indices in recycled:
+            if len(indices) == 0:
+                continue
+            self.writer.write_record(
+                tag, step, **metadata.recycled_sums(units, indices), kind=metadata.KIND_RECYCLED, order=order,
+                description="Units of `%s` recycled (ReDo) at this step: weights in re-drawn, weights out "
+                "zeroed; count 1, zeros 1 for each recycled unit." % tag,
+            )
+        self.writer.flush()
 
     def _check_thresholds(self, step, shares, dead_counts):
         for tag, share in shares.items():
