@@ -759,3 +759,19 @@ def test_a_cpu_fit_with_the_monitor_prints_what_keras_alone_prints(tmp_path):
     # Both modes compile the reduction with XLA, each in a fresh process.
     assert stderr_of_fit("plain") == stderr_of_fit("counting") == stderr_of_fit("probe") == "FIT ENDS\n"
     assert layer_records(tmp_path / "counting") and layer_records(tmp_path / "probe")  # the monitors did record
+
+
+def test_step_zero_counts_the_first_call_of_the_train_function_with_steps_per_execution(tmp_path):
+    # steps_per_execution=4: one call of the train function runs 4 batches, so the
+    # step-0 record holds the sums over the first 4 batches (as docs/keras.md says).
+    model = mlp()
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0), loss="mse", steps_per_execution=4)
+    x, y = data(56)  # 7 batches of 8: one call of 4 batches, then one of 3
+    model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0, callbacks=[DeadReluMonitor(tmp_path)])
+    truth = mlp_activations(model, x)
+    for tag, series in layer_records(tmp_path).items():
+        assert [s for s, _ in series] == [0, 1]
+        step, record = series[0]
+        assert record.count == 32
+        assert_record(record, truth[tag][:32])  # zeros, abs_sum, nonfinite against numpy sums
+        assert_record(series[1][1], truth[tag])

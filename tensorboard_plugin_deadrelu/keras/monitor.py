@@ -104,8 +104,11 @@ class DeadReluMonitor(keras.callbacks.Callback):
     training stands. When a ``fit()`` starts at a step that has no record yet
     (step 0 at first), the monitor first records the weights as they are: the
     probe before the first batch, or, when counting during training, the
-    first training batch alone, whose forward pass runs before the first
-    update (the epoch's record counts that batch again). Every later record
+    first call of the train function: one batch, or ``steps_per_execution``
+    batches when the model was compiled with ``steps_per_execution`` > 1 (the
+    first batch's forward pass runs before the first update; the later
+    batches of that call see the weights after one or more updates). The
+    epoch's record counts those batches again. Every later record
     covers the batches (or probes the weights) since the previous one.
 
     Args:
@@ -311,8 +314,10 @@ class DeadReluMonitor(keras.callbacks.Callback):
         self._batches_since_write += new_batches
         if self._initial_record_pending:
             self._initial_record_pending = False
-            # The first batch's forward pass saw the initial weights; the epoch's
-            # record still includes it, so the sums are not reset here.
+            # The first call's sums: one batch, or steps_per_execution batches
+            # (one call runs them all). Its first forward pass saw the initial
+            # weights; the epoch's record still includes them, so the sums are
+            # not reset here.
             step = self._epochs if self.update_freq == "epoch" else self._batches - new_batches
             if self._loop.is_new_step(step):
                 self._write(step, self._accumulated())
