@@ -14,6 +14,7 @@ import { GRAD_MAGNITUDE, GRAD_ZEROS, orphanGradientTags, panelLayers } from "./g
 import { listenForReloads } from "./host.js";
 import { Api, ApiError, dataVersion, layerFilter, layersInModelOrder, sortedRuns } from "./model.js";
 import { NetworkView } from "./networkview.js";
+import { DEFAULT_TABLE_SORT, RunsTable, isTableSort } from "./runstable.js";
 import { LayerPanel } from "./panel.js";
 import { el } from "./dom.js";
 import { DEFAULT_TAU, DEFAULT_THRESHOLD, METRIC_DORMANT, METRIC_ZEROS, SORT_DEATH, SORT_INDEX, SORT_LATEST } from "./stats.js";
@@ -43,6 +44,8 @@ export const DEFAULT_SETTINGS = Object.freeze({
   chartScale: "count",
   gradient: GRAD_ZEROS,
   filter: "",
+  runFilter: "",
+  tableSort: DEFAULT_TABLE_SORT,
   collapsed: [],
 });
 
@@ -65,6 +68,8 @@ function loadSettings(storage) {
   if (["count", "percent"].includes(saved.chartScale)) s.chartScale = saved.chartScale;
   if ([GRAD_ZEROS, GRAD_MAGNITUDE].includes(saved.gradient)) s.gradient = saved.gradient;
   if (typeof saved.filter === "string") s.filter = saved.filter;
+  if (typeof saved.runFilter === "string") s.runFilter = saved.runFilter;
+  if (isTableSort(saved.tableSort)) s.tableSort = { key: saved.tableSort.key, descending: saved.tableSort.descending };
   if (isStringArray(saved.collapsed)) s.collapsed = saved.collapsed;
   return s;
 }
@@ -78,6 +83,9 @@ export class App {
     this.storage = storage;
     this.settings = loadSettings(storage);
     this.filter = layerFilter(this.settings.filter);
+    this.runFilter = layerFilter(this.settings.runFilter);
+    /** The `runs_summary` answer: {key (the listing it belongs to), rows, error}. */
+    this.summary = { key: null, rows: null, error: null };
     /** LayerPanel per [run, tag] of the selected runs; element -> panel for the observer. */
     this.panels = new Map();
     this.panelOf = new WeakMap();
@@ -100,8 +108,24 @@ export class App {
     this.network = new NetworkView(this.tooltip, (run, tag) => this.focusLayer(run, tag));
     this.networkHolder = el("div", { class: "network-holder" });
     this.runsHolder = el("div", { class: "run-sections" });
+    this.runsTable = new RunsTable(
+      (run) => this.pickRun(run),
+      (sort) => {
+        this.settings.tableSort = sort;
+        this.saveSettings();
+      },
+    );
+    this.runFilterInput = views.filterInput(this.settings.runFilter, (text) => this.changeRunFilter(text), {
+      name: "run-filter",
+      placeholder: "Filter runs (regular expression)",
+      label: "filter runs by regular expression",
+    });
+    this.runFilterInput.showError(this.runFilter.error);
+    this.runList = el("div", { class: "run-list-holder" });
+    this.runBar.append(this.runFilterInput.element, this.runList);
+    this.runsTable.element.hidden = true;
     this.toolbar = el("header", { class: "toolbar" }, this.runBar, this.controlBar, this.legendHolder);
-    this.root.replaceChildren(this.toolbar, this.messages, this.networkHolder, this.runsHolder, this.tooltip);
+    this.root.replaceChildren(this.toolbar, this.messages, this.runsTable.element, this.networkHolder, this.runsHolder, this.tooltip);
     this.filterInput = views.filterInput(this.settings.filter, (text) => this.changeFilter(text));
     this.controlBar.append(views.controls(this.settings, (change) => this.changeSettings(change)), this.filterInput.element);
     this.filterInput.showError(this.filter.error);
@@ -128,15 +152,22 @@ export class App {
     }
   }
 
+  /** The runs passing the run filter, in the one order of names. */
+  matchingRuns() {
+    return sortedRuns(this.tags || {}).filter((run) => this.runFilter.matches(run));
+  }
+
+  /** The runs shown: those chosen (or the first few) among the runs passing the run filter. */
   selectedRuns() {
-    const runs = sortedRuns(this.tags || {});
-    const chosen = this.settings.runs;
+    const all = sortedRuns(this.tags || {});
+    const runs = all.filter((run) => this.runFilter.matches(run));
+    const chosen = this.settings.runs == null ? null : new Set(this.settings.runs);
     // A choice made for another logdir (same TensorBoard address) matches none of
     // these runs: show the default rather than an empty page. "none" stays none.
-    if (chosen == null || (chosen.length > 0 && !runs.some((run) => chosen.includes(run)))) {
+    if (chosen == null || (chosen.size > 0 && !all.some((run) => chosen.has(run)))) {
       return runs.slice(0, DEFAULT_RUN_COUNT);
     }
-    return runs.filter((run) => chosen.includes(run));
+    return runs.filter((run) => chosen.has(run));
   }
 
   showError(error) {
@@ -164,6 +195,13 @@ export class App {
     this.tags = tags;
     this.messages.replaceChildren();
     delete this.root.dataset.stale;
+    await this.show(generation);
+  }
+
+  /** Draws the run list, runs table, whole-network view and panels for the listing in this.tags. */
+  async show(generation) {
+    this.setState("loading");
+    const tags = this.tags;
     const runs = sortedRuns(tags);
     /** When the data on screen was listed; null while no panels are shown. */
     this.shownAt = runs.length ? new Date() : null;
@@ -173,23 +211,21 @@ export class App {
     this.dropPanels(selected);
     if (!runs.length) {
       this.selectorKey = this.sectionsKey = null;
-      this.runBar.replaceChildren();
+      this.runList.replaceChildren();
+      this.runsTable.element.hidden = true;
       this.networkHolder.replaceChildren();
       this.runsHolder.replaceChildren(views.emptyState());
       this.setState("empty");
       return;
     }
-    const selectorKey = JSON.stringify([runs, selected]);
+    const matching = this.matchingRuns();
+    const selectorKey = JSON.stringify([matching, selected, runs.length]);
     if (selectorKey !== this.selectorKey) {
       this.selectorKey = selectorKey;
-      this.runBar.replaceChildren(
-        views.runSelector(runs, selected, (chosen) => {
-          this.settings.runs = chosen;
-          this.saveSettings();
-          this.refresh();
-        }),
-      );
+      this.runList.replaceChildren(views.runSelector(matching, selected, (chosen) => this.chooseRuns(chosen), runs.length));
     }
+    this.runsTable.element.hidden = false;
+    this.loadSummary(generation);
     // The gradient colour control only matters when some shown layer has gradients.
     const gradientControl = this.controlBar.querySelector(".gradient-control");
     if (gradientControl) gradientControl.hidden = !selected.some((run) => panelLayers(tags[run], Object.keys(tags[run])).some((l) => l.gradientTag));
@@ -200,6 +236,65 @@ export class App {
     if (generation !== this.generation) return;
     this.setState("ready");
     this.checkIdle();
+  }
+
+  /** Shows `chosen` runs (of those passing the run filter); saved across reloads. */
+  chooseRuns(chosen) {
+    this.settings.runs = chosen;
+    this.saveSettings();
+    if (this.tags) this.show(++this.generation);
+  }
+
+  /** The runs table's click on a row: shows the run (adding it to the shown runs) and scrolls to its whole-network view. */
+  async pickRun(run) {
+    const selected = this.selectedRuns();
+    if (!selected.includes(run)) {
+      this.settings.runs = [...selected, run];
+      this.saveSettings();
+      this.show(++this.generation);
+    }
+    const block = this.networkHolder.querySelector(`.network-run[data-run="${CSS.escape(run)}"]`);
+    if (block) {
+      block.style.scrollMarginTop = `${this.toolbar.offsetHeight + 8}px`;
+      block.scrollIntoView({ block: "start" });
+    }
+  }
+
+  /** Fetches the `runs_summary` once per listing (not per filter change) and draws the runs table. */
+  async loadSummary(generation) {
+    const key = JSON.stringify(Object.entries(this.tags).map(([run, infos]) => [run, Object.values(infos).map(dataVersion)]));
+    if (this.summary.key !== key) {
+      this.summary = { key, rows: null, error: null };
+      this.drawTable();
+      try {
+        const body = await this.api.runsSummary();
+        if (this.summary.key === key) this.summary.rows = body.runs;
+      } catch (error) {
+        if (this.summary.key === key) this.summary.error = error.message;
+      }
+    }
+    this.drawTable();
+  }
+
+  drawTable() {
+    const { rows, error } = this.summary;
+    const matching = rows ? rows.filter((row) => this.runFilter.matches(row.run)) : [];
+    this.runsTable.update({
+      rows: matching,
+      total: rows ? rows.length : 0,
+      selected: this.selectedRuns(),
+      sort: this.settings.tableSort,
+      state: error ? "error" : rows ? "ready" : "loading",
+      message: error || "",
+    });
+  }
+
+  changeRunFilter(text) {
+    this.settings.runFilter = text;
+    this.saveSettings();
+    this.runFilter = layerFilter(text);
+    this.runFilterInput.showError(this.runFilter.error);
+    if (this.tags) this.show(++this.generation);
   }
 
   /**

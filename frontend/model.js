@@ -169,6 +169,14 @@ export class Api {
     return (await this.request("overview", { run, threshold, tau, per_unit: 0 })).json();
   }
 
+  /**
+   * One row per run (the `runs_summary` route): its numbers at the latest step,
+   * for the runs table. One request for every run of the logdir.
+   */
+  async runsSummary() {
+    return (await this.request("runs_summary")).json();
+  }
+
   /** One field of a layer's heatmap as {header, array}. */
   async field(run, tag, field) {
     const response = await this.request("heatmap", { run, tag, format: "binary", field });

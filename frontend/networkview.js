@@ -6,10 +6,15 @@
  */
 
 import { NONE_GONE_RGB, NO_DATA_RGB, SHARE_STOPS, cssRgb } from "./colors.js";
+import { composeFigure, networkRows, safeFileName, saveCsv, savePng } from "./download.js";
 import { el, percent, showTooltip } from "./dom.js";
 import { drawAxis, evenTicks, putPixels } from "./heatmap.js";
-import { cellRecord, paintShares, shareGrid, sharedSteps } from "./network.js";
+import { cellRecord, goneCounts, paintShares, shareGrid, sharedSteps } from "./network.js";
 import { METRIC_DORMANT } from "./stats.js";
+import { downloadButtons } from "./views.js";
+
+/** The layer name of a whole-network figure in its file names (`<run>_network.png`). */
+export const NETWORK_LAYER_NAME = "network";
 
 const LABEL_WIDTH = 150;
 const MAX_GRID_HEIGHT = 300;
@@ -80,7 +85,9 @@ export class NetworkView {
     const axis = document.createElementNS("http://www.w3.org/2000/svg", "svg");
     axis.classList.add("network-axis");
     const note = el("div", { class: "network-note" });
+    const downloads = downloadButtons(`the whole-network view of ${run}`, () => this.downloadPng(block), () => this.downloadCsv(block));
     const block = {
+      downloads,
       run,
       canvas,
       labels,
@@ -89,7 +96,7 @@ export class NetworkView {
       element: el(
         "div",
         { class: "network-run", dataset: { run } },
-        el("div", { class: "network-run-title", text: run }),
+        el("div", { class: "network-run-head" }, el("span", { class: "network-run-title", text: run }), downloads),
         note,
         el("div", { class: "network-grid" }, labels, canvas, el("div"), axis),
       ),
@@ -132,6 +139,7 @@ export class NetworkView {
           ? entry.overview.layers.length ? "no layer matches the filter" : "no layers"
           : "";
     block.note.classList.toggle("error", Boolean(entry.error));
+    block.downloads.hidden = !showGrid;
     block.note.hidden = !block.note.textContent;
     if (!showGrid) {
       block.layout = null;
@@ -186,6 +194,31 @@ export class NetworkView {
       ["click", "open this layer's panel"],
     ];
     showTooltip(this.tooltip, lines, event);
+  }
+
+  /** The run's view as drawn, with its layer labels, step axis, colour key and title (download.composeFigure). */
+  figure(block) {
+    const word = this.metric === METRIC_DORMANT ? "τ-dormant" : "dead";
+    return composeFigure({
+      title: `${block.run} · whole network (share of units ${word})`,
+      image: block.canvas,
+      plotWidth: block.canvas.clientWidth || block.layout.width,
+      plotHeight: block.layout.height,
+      leftAxis: block.labels,
+      leftWidth: LABEL_WIDTH,
+      bottomAxis: block.axis,
+      key: { stops: SHARE_STOPS, ends: [">0", "all units"], caption: `share of the layer's units ${word}`, swatches: [[NONE_GONE_RGB, "none"], [NO_DATA_RGB, "no record"]] },
+    });
+  }
+
+  downloadPng(block) {
+    if (!block.layout) return null;
+    return savePng(this.figure(block), safeFileName(block.run, NETWORK_LAYER_NAME, "png"));
+  }
+
+  downloadCsv(block) {
+    if (!block.layout) return;
+    saveCsv(networkRows(block.layers, (layer) => goneCounts(layer, this.metric)), safeFileName(block.run, NETWORK_LAYER_NAME, "csv"));
   }
 
   /** Removes the view's listeners (the app is done with it). */

@@ -6,6 +6,8 @@
  */
 
 import { chartLines, drawChart } from "./chart.js";
+import { DEAD_RGB, NEARLY_DEAD_RGB, NO_DATA_RGB, SCALE_STOPS } from "./colors.js";
+import { composeFigure, heatmapRows, safeFileName, saveCsv, savePng } from "./download.js";
 import { el, percent, showTooltip } from "./dom.js";
 import { GRAD_MAGNITUDE, alignSteps, gradientSeverity, logRange, meanAbs } from "./gradients.js";
 import { drawAxis, evenTicks, niceTicks, paint, putPixels } from "./heatmap.js";
@@ -20,7 +22,7 @@ import {
   unitOrder,
   worstCell,
 } from "./stats.js";
-import { gradientLegend } from "./views.js";
+import { downloadButtons, gradientLegend } from "./views.js";
 
 const Y_AXIS_WIDTH = 56;
 const MIN_PLOT_HEIGHT = 96;
@@ -91,10 +93,12 @@ export class LayerPanel {
     this.resetButton = el("button", { class: "link-button", text: "reset zoom", hidden: "", on: { click: () => this.resetZoom() } });
     this.note = el("div", { class: "panel-note", hidden: "" });
     this.placeholder = el("div", { class: "panel-placeholder" });
+    this.downloads = downloadButtons(`${run} ${tag}`, () => this.downloadPng(), () => this.downloadCsv());
+    this.downloads.hidden = true;
     this.element = el(
       "section",
       { class: "panel", dataset: { run, tag } },
-      el("div", { class: "panel-head" }, this.title, this.resetButton),
+      el("div", { class: "panel-head" }, this.title, this.resetButton, this.downloads),
       this.summary,
       this.note,
       this.placeholder,
@@ -173,6 +177,7 @@ export class LayerPanel {
     this.series = this.analysis = this.analysisKey = this.gradient = this.order = this.layout = null;
     this.loadedVersion = this.gradientVersion = null;
     this.summary.textContent = "drawn when scrolled into view";
+    this.downloads.hidden = true;
     this.note.hidden = true;
     delete this.element.dataset.drawn;
     delete this.element.dataset.details;
@@ -293,6 +298,7 @@ export class LayerPanel {
     this.drawChart(settings);
     this.drawGradient(settings);
     this.resetButton.hidden = this.view == null;
+    this.downloads.hidden = false;
     this.element.dataset.drawn = "true";
     this.canvas.dataset.rows = rows;
     this.canvas.dataset.cols = cols;
@@ -392,6 +398,37 @@ export class LayerPanel {
         el("span", { class: "legend-item" }, el("span", { class: line.dashed ? "swatch-line dashed" : "swatch-line", style: { borderColor: line.color } }), line.label),
       ),
     );
+  }
+
+  /**
+   * The heatmap as drawn (with its zoom), its axes, colour key and the run and
+   * layer as title, composed at devicePixelRatio: see download.composeFigure.
+   */
+  figure() {
+    const dormant = this.settings.metric === METRIC_DORMANT;
+    const key = dormant
+      ? { stops: SCALE_STOPS, ends: ["high", "0"], caption: "τ-dormant score (mean |activation| / layer mean)", swatches: [[DEAD_RGB, `dormant (score ≤ ${this.settings.tau})`], [NO_DATA_RGB, "no data"]] }
+      : { stops: SCALE_STOPS, ends: ["0", "1"], caption: "zero fraction", swatches: [[DEAD_RGB, "dead"], [NEARLY_DEAD_RGB, `nearly dead (≥ ${this.settings.threshold})`], [NO_DATA_RGB, "no data"]] };
+    return composeFigure({
+      title: `${this.run} · ${this.tag}`,
+      image: this.canvas,
+      plotWidth: this.canvas.clientWidth || this.layout.width,
+      plotHeight: this.layout.height,
+      leftAxis: this.yAxis,
+      leftWidth: Y_AXIS_WIDTH,
+      bottomAxis: this.xAxis,
+      key,
+    });
+  }
+
+  downloadPng() {
+    if (!this.layout || !this.mounted) return null;
+    return savePng(this.figure(), safeFileName(this.run, this.tag, "png"));
+  }
+
+  downloadCsv() {
+    if (!this.series) return;
+    saveCsv(heatmapRows(this.series), safeFileName(this.run, this.tag, "csv"));
   }
 
   /** The (row, col) of the canvas grid under a pointer event (both heatmaps share the grid). */

@@ -94,21 +94,25 @@ export function controls(settings, on) {
   return el("div", { class: "controls" }, metric, threshold, tau, sort, gradient, chart);
 }
 
-/** The run selector: one checkbox per run, names as text. */
-export function runSelector(runs, selected, onChange) {
+/**
+ * The run list: one checkbox per run passing the run filter (`runs`, in the one
+ * order of names), "select all matching" and "none". `onChange(chosen)` gets the
+ * runs to show; `total` is the number of runs before filtering.
+ */
+export function runSelector(runs, selected, onChange, total = runs.length) {
   const boxes = runs.map((run) => {
     const box = el("input", { type: "checkbox", name: "run", value: run });
     box.checked = selected.includes(run);
     box.addEventListener("change", () => onChange(boxes.filter((b) => b.checked).map((b) => b.value)));
     return box;
   });
-  const all = el("button", { class: "link-button", text: "all", on: { click: () => onChange(runs.slice()) } });
-  const none = el("button", { class: "link-button", text: "none", on: { click: () => onChange([]) } });
+  const all = el("button", { class: "link-button select-matching", type: "button", text: runs.length === total ? "select all" : `select all ${runs.length} matching`, on: { click: () => onChange(runs.slice()) } });
+  const none = el("button", { class: "link-button select-none", type: "button", text: "none", on: { click: () => onChange([]) } });
   return el(
     "div",
     { class: "runs" },
-    el("span", { class: "control-label", text: "runs" }),
-    ...boxes.map((box) => el("label", { class: "run-option" }, box, el("span", { class: "run-name", text: box.value }))),
+    el("span", { class: "control-label", text: runs.length === total ? "runs" : `runs (${runs.length} of ${total})` }),
+    el("div", { class: "run-list" }, ...boxes.map((box) => el("label", { class: "run-option" }, box, el("span", { class: "run-name", text: box.value })))),
     all,
     none,
   );
@@ -239,17 +243,18 @@ export function orphanGradientsNote(run, infos) {
 }
 
 /**
- * The layer filter: a text input for a regular expression (TensorBoard's tag
+ * The layer filter (and, with other `name`, `placeholder` and `label`, the
+ * run filter): a text input for a regular expression (TensorBoard's tag
  * filter does the same), applied as the user types. Returns {element,
  * showError(message | null)}; `onChange(text)` receives the text.
  */
-export function filterInput(text, onChange) {
+export function filterInput(text, onChange, { name = "filter", placeholder = "Filter layers (regular expression)", label = "filter layers by regular expression" } = {}) {
   const input = el("input", {
     type: "search",
-    name: "filter",
+    name,
     class: "filter-input",
-    placeholder: "Filter layers (regular expression)",
-    "aria-label": "filter layers by regular expression",
+    placeholder,
+    "aria-label": label,
     spellcheck: "false",
     autocomplete: "off",
   });
@@ -292,4 +297,18 @@ export function runSection(run, panelElements, orphanNote, onToggle) {
       if (collapsed) count.textContent += " (hidden)";
     },
   };
+}
+
+/**
+ * The download control of a figure: "PNG" and "CSV" buttons; `what` names the
+ * figure for screen readers, `onPng()` / `onCsv()` save the files.
+ */
+export function downloadButtons(what, onPng, onCsv) {
+  return el(
+    "span",
+    { class: "downloads" },
+    el("span", { class: "control-label", text: "download" }),
+    el("button", { type: "button", class: "link-button download-png", title: `save ${what} as a PNG image`, text: "PNG", on: { click: onPng } }),
+    el("button", { type: "button", class: "link-button download-csv", title: `save the numbers of ${what} as CSV`, text: "CSV", on: { click: onCsv } }),
+  );
 }
