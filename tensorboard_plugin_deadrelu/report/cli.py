@@ -13,6 +13,10 @@ TensorFlow; see ``logdir_reader.py``) and prints, per run and layer:
   monitor's ``recycle``): ``recycled: N units at steps ...``.
 
 ``--json`` prints the same as one JSON object (schema in :func:`build_report`).
+``--sort COLUMN`` / ``--top N`` print one ranked row per run instead
+(``report/ranking.py``; JSON in :func:`ranking_report`), ``--runs REGEX``
+keeps only matching runs, and ``--plot OUTDIR`` also writes the tab's
+heatmaps as PNG files (``report/plot.py``, needs the ``[plot]`` extra).
 ``--fail-above FRACTION`` turns the report into a check for CI or a training
 script: exit code 1 when a layer's dead share at its latest step exceeds
 FRACTION.
