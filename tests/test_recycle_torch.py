@@ -33,6 +33,7 @@ def mlp():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3))
     with torch.no_grad():
+        model[0].bias.fill_(1.0)
         model[0].bias[DEAD] = -100.0
         model[2].bias.fill_(3.0)  # the second hidden layer stays alive
     return model
@@ -376,3 +377,39 @@ def test_report_and_overview_list_the_resets(tmp_path):
     assert body["layers"][0]["recycled"] == [[1, DEAD]]
     assert "recycled" not in body["layers"][1]
     json.dumps(body)
+
+
+def test_lightning_callback_recycles_after_each_record(tmp_path):
+    pl = pytest.importorskip("lightning.pytorch")
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from tensorboard_plugin_deadrelu.lightning import DeadReluCallback
+
+    class Tiny(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = mlp()
+
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            return nn.functional.cross_entropy(self.net(x), y)
+
+        def configure_optimizers(self):
+            return torch.optim.Adam(self.parameters(), lr=1e-3)
+
+    x = symmetric_inputs(16, 4)
+    y = torch.zeros(16, dtype=torch.long)
+    model = Tiny()
+    callback = DeadReluCallback(recycle_tau=0.0)
+    trainer = pl.Trainer(
+        accelerator="cpu", devices=1, max_epochs=2, logger=pl.loggers.TensorBoardLogger(str(tmp_path), name="logs"),
+        callbacks=[callback], enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
+    )
+    trainer.fit(model, DataLoader(TensorDataset(x, y), batch_size=8))
+    records = eventfiles.read_records(str(tmp_path))
+    (run, _), = [key for key in records if key[1] == "net.1/recycled"]
+    assert [(step, r.zeros.tolist()) for step, r in records[(run, "net.1/recycled")]] == [(2, [0, 1, 0, 1, 0, 0])]
+    # Recycled after the first epoch's record: the second epoch's record finds them alive.
+    assert [(step, r.dead[DEAD].tolist()) for step, r in records[(run, "net.1")]] == [(2, [True, True]), (4, [False, False])]
+    with pytest.raises(ValueError, match="tau"):
+        DeadReluCallback(recycle_tau=-1)
