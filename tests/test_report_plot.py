@@ -25,7 +25,7 @@ def plotted(tmp_path_factory):
     written = write_sweep(logdir)
     outdir = str(tmp_path_factory.mktemp("figures"))
     out, err = io.StringIO(), io.StringIO()
-    code = cli.main(["report", logdir, "--plot", outdir, "--runs", "seed3$|baseline"], stdout=out, stderr=err)
+    code = cli.main(["report", logdir, "--plot", outdir, "--runs", r"lr0\.01_wd0_seed3$|lr0\.1_"], stdout=out, stderr=err)
     assert code == 0, err.getvalue()
     return logdir, written, outdir, err.getvalue()
 
@@ -54,10 +54,9 @@ def cell_colours(image, rows, cols):
 def test_file_tree_with_sanitised_names(plotted):
     _, _, outdir, err = plotted
     tree = sorted(os.path.relpath(os.path.join(d, f), outdir) for d, _, files in os.walk(outdir) for f in files)
-    runs = ["baseline", "sweep_lr0.001_wd0_seed3", "sweep_lr0.01_wd0_seed3", "sweep_lr0.01_wd1e-4_seed3",
-            "sweep_lr0.1_wd0_seed3"]
+    runs = ["sweep_lr0.01_wd0_seed3", "sweep_lr0.1_wd0_seed3"]
     assert tree == sorted(os.path.join(r, f) for r in runs for f in ("network.png", "dense.png", "dense_1.png"))
-    assert "wrote 15 PNG files under" in err
+    assert "wrote 6 PNG files under" in err
 
 
 def test_layer_png_cells_are_the_tabs_colours_of_known_cells(plotted):
@@ -144,3 +143,20 @@ def test_missing_matplotlib_is_a_usage_error_naming_the_extra(plotted, tmp_path)
     assert 'pip install "tensorboard-plugin-deadrelu[plot]"' in result.stderr
     assert "matplotlib" in result.stderr and result.stdout == ""
     assert not (tmp_path / "out").exists()
+
+
+def test_plot_with_top_draws_only_the_ranked_runs(plotted, tmp_path):
+    logdir = plotted[0]
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.main(["report", logdir, "--sort", "dead", "--top", "1", "--plot", str(tmp_path)], stdout=out, stderr=err)
+    assert code == 0, err.getvalue()
+    assert out.getvalue().splitlines()[1].split()[:2] == ["1", "sweep/lr0.1_wd0_seed3"]
+    assert sorted(os.listdir(tmp_path)) == ["sweep_lr0.1_wd0_seed3"]
+
+
+def test_report_without_plot_does_not_import_matplotlib(plotted):
+    code = ("import sys\nfrom tensorboard_plugin_deadrelu.report import cli\n"
+            "code = cli.main(['report', sys.argv[1], '--sort', 'dead'])\n"
+            "assert 'matplotlib' not in sys.modules\nsys.exit(code)")
+    result = subprocess.run([sys.executable, "-c", code, plotted[0]], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
