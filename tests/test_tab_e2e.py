@@ -650,7 +650,7 @@ def test_panels_below_the_fold_are_drawn_only_when_scrolled_to(servers, page):
 
 def test_filter_leaves_only_matching_layers_and_survives_a_reload(servers, page):
     tab, frame = open_tab(page, servers["data"], runs=["deep"])
-    field = tab.get_by_placeholder(re.compile("filter", re.I))
+    field = tab.get_by_placeholder(re.compile("filter layers", re.I))
     assert "filter" in field.get_attribute("aria-label")
     field.fill("BLOCK1[0-2]$")
     visible = "[...document.querySelectorAll('.panel')].filter(p => p.offsetParent !== null).map(p => p.dataset.tag)"
@@ -662,10 +662,10 @@ def test_filter_leaves_only_matching_layers_and_survives_a_reload(servers, page)
     page.reload()
     tab.locator(".deadrelu[data-state=ready]").wait_for()
     frame = next(f for f in page.frames if "plugin_entry.html?name=deadrelu" in f.url)
-    assert tab.get_by_placeholder(re.compile("filter", re.I)).input_value() == "BLOCK1[0-2]$"
+    assert tab.get_by_placeholder(re.compile("filter layers", re.I)).input_value() == "BLOCK1[0-2]$"
     assert frame.evaluate(visible) == ["block10", "block11", "block12"]
     # An invalid expression says so and filters nothing; nothing breaks.
-    tab.get_by_placeholder(re.compile("filter", re.I)).fill("block(")
+    tab.get_by_placeholder(re.compile("filter layers", re.I)).fill("block(")
     tab.locator(".filter-error", has_text="invalid regular expression").wait_for()
     assert len(frame.evaluate(visible)) == len(DEEP_LAYERS)
     # Collapsing the run hides its panels; opening it shows them again.
