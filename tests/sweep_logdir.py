@@ -61,7 +61,8 @@ def write_sweep(logdir, runs, layers=("dense_1", "dense_2", "dense_10"), units=(
                 seed=0, without_scalars=(), with_gradients=()):
     """Writes one run per name of ``runs`` under ``logdir``; returns ``{run: [Layer]}`` (model order).
 
-    The death rate grows with the run's position, and the first run has no dead unit at all.
+    The death rate grows with the run's position, and the first run has no dead unit at all;
+    layer widths are ``units`` plus 3 x (the run's position mod 4).
     """
     rng = np.random.default_rng(seed)
     truth = {}
@@ -69,7 +70,9 @@ def write_sweep(logdir, runs, layers=("dense_1", "dense_2", "dense_10"), units=(
     for i, run in enumerate(runs):
         rate = 0.0 if i == 0 else min(0.9, 0.1 + 0.8 * i / max(1, len(runs) - 1))
         run_layers = []
-        for tag, width in zip(layers, units):
+        for tag, base in zip(layers, units):
+            # Widths differ between runs, so that dead units and dead share order runs differently.
+            width = base + 3 * (i % 4)
             zeros = layer_zeros(rng, width, steps, rate * rng.random())
             gradient = None
             if run in with_gradients:
