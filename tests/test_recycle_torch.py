@@ -413,3 +413,28 @@ def test_lightning_callback_recycles_after_each_record(tmp_path):
     assert [(step, r.dead[DEAD].tolist()) for step, r in records[(run, "net.1")]] == [(2, [True, True]), (4, [False, False])]
     with pytest.raises(ValueError, match="tau"):
         DeadReluCallback(recycle_tau=-1)
+
+
+def test_heatmap_series_of_recycled_and_an_older_reader_skips_them_with_a_message(tmp_path, monkeypatch):
+    from tensorboard_plugin_deadrelu.report import logdir_reader
+
+    model, optimizer, monitor, x = run_dead_mlp(tmp_path / "run")
+    monitor.recycle(optimizer)
+    monitor.close()
+    _, provider = data_provider(str(tmp_path))
+
+    class Context:
+        data_provider = provider
+        sampling_hints = {}
+        flags = None
+
+    series = plugin.DeadReluPlugin(Context())._reader.series(tb_context.RequestContext(), "", "run", "1/recycled")
+    assert series.kind == "recycled" and series.steps.tolist() == [1] and series.count.tolist() == [1]
+    assert series.zeros.tolist() == [[0, 1, 0, 1, 0, 0]]
+    # A reader that knows only activations and gradients (0.2) skips the series and says why.
+    monkeypatch.setattr(metadata, "KNOWN_KINDS", (metadata.KIND_ACTIVATIONS, metadata.KIND_GRADIENTS))
+    (contents,) = [logdir_reader.read_run(run, paths) for run, paths in logdir_reader.find_runs(str(tmp_path)).items()]
+    old = {s.tag: s for s in contents.series}
+    assert old["1"].steps.tolist() == [1]
+    assert old["1/recycled"].steps.tolist() == []
+    assert "record kind 'recycled' is not known to this reader" in old["1/recycled"].skipped[0].reason
