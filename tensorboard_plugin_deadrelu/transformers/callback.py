@@ -1,7 +1,6 @@
 """The ``transformers.Trainer`` callback: a :class:`DeadReluMonitor` per ``train()``, records at epoch ends."""
 
 import logging
-import numbers
 import os
 import sys
 
@@ -112,12 +111,8 @@ class DeadReluCallback(TrainerCallback):
 
     def __init__(self, modules=None, *, every_n_steps=None, log_dir=None, units_dims=None,
                  warn_above=None, stop_above=None):
-        if every_n_steps is not None and (
-            isinstance(every_n_steps, bool) or not isinstance(every_n_steps, numbers.Integral) or every_n_steps < 1
-        ):
-            raise ValueError("every_n_steps must be None or an int >= 1, got %r" % (every_n_steps,))
         self.modules = modules
-        self.every_n_steps = None if every_n_steps is None else int(every_n_steps)
+        self.every_n_steps = monitor_lib.check_every_n_steps(every_n_steps)
         self.log_dir = None if log_dir is None else os.fspath(log_dir)
         self.units_dims = units_dims
         self.warn_above = monitor_lib.check_fraction("warn_above", warn_above)

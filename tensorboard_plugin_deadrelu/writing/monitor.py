@@ -44,6 +44,15 @@ def check_fraction(name, value):
     return float(value)
 
 
+def check_every_n_steps(value):
+    """``value`` as None or an int >= 1 (how many optimizer steps between records); ValueError naming ``every_n_steps`` otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError("every_n_steps must be None or an int >= 1, got %r" % (value,))
+    return int(value)
+
+
 def check_step_value(step):
     """``step`` as an int >= 0; raises ValueError naming ``step`` otherwise."""
     if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
