@@ -4,12 +4,14 @@ records where it has not, one data provider read for all runs, JSON 4xx errors."
 
 import json
 
+import numpy as np
 import pytest
 from werkzeug import test as werkzeug_test
 
 from tensorboard.backend import application
 from tensorboard.plugins import base_plugin
 
+from tensorboard_plugin_deadrelu.core import metadata
 from tensorboard_plugin_deadrelu.core import ordering
 from tensorboard_plugin_deadrelu.server import loader
 from tensorboard_plugin_deadrelu.server import sweep
@@ -122,3 +124,21 @@ def test_bad_parameters_are_400_with_a_json_error(sweep_logdir, query, message):
 def test_empty_logdir_has_no_rows(tmp_path):
     client, _ = make_client(str(tmp_path))
     assert get(client, "runs_summary") == {"runs": []}
+
+
+def test_gradient_and_recycled_series_are_not_layers(tmp_path):
+    count = 4
+    with event_writer.RecordWriter(str(tmp_path / "run")) as writer:
+        for step in (0, 5):
+            zeros = np.array([count, 0, count if step else 1])
+            sums = dict(count=count, zeros=zeros, abs_sum=(count - zeros).astype(np.float32), nonfinite=np.zeros(3, np.int64))
+            writer.write_record("dense", step, **sums)
+            writer.write_dead_fraction("dense", step, **sums)
+            writer.write_record("dense", step, **metadata.recycled_sums(3, [1]), kind=metadata.KIND_RECYCLED)
+            writer.write_record("dense", step, **sums, kind=metadata.KIND_GRADIENTS)
+    client, _ = make_client(str(tmp_path))
+    (row,) = get(client, "runs_summary")["runs"]
+    assert row == {
+        "run": "run", "layers": 1, "units": 3, "dead": 2, "dead_share": 2 / 3, "worst_layer": "dense",
+        "worst_share": 2 / 3, "first_death_step": 0, "zero_gradient_units": 2, "last_step": 5, "source": "scalars",
+    }

@@ -171,7 +171,8 @@ class RunsSummary:
         layers_of = {}
         for run in runs:
             layers_of[run] = sorted(
-                (listed for listed in listing[run].values() if listed.kind != metadata.KIND_GRADIENTS),
+                # Gradient and recycled series belong to their layer, not layers of their own.
+                (listed for listed in listing[run].values() if listed.kind == metadata.KIND_ACTIVATIONS),
                 key=lambda listed: ordering.model_order_key(listed.order, listed.tag),
             )
         all_tags = sorted({DEAD_FRACTION_TAG % listed.tag for run in runs for listed in layers_of[run]})
@@ -211,7 +212,7 @@ class RunsSummary:
         return {"runs": [rows[run] for run in runs]}
 
     def _row(self, ctx, experiment_id, run, listed_by_tag, layers, scalars):
-        last_step = max((l.time_series.max_step for l in listed_by_tag.values()), default=None)
+        last_step = max((l.time_series.max_step for l in layers), default=None)
         per_layer = None
         if scalars is not None and all(scalars.get(DEAD_FRACTION_TAG % l.tag) for l in layers):
             per_layer = [(l.tag, l.units or 0) + from_scalars(scalars[DEAD_FRACTION_TAG % l.tag], l.units or 0) for l in layers]
