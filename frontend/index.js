@@ -181,7 +181,7 @@ export class App {
   }
 
   /** Fetches the list of runs and layers and (re)draws everything; called on start and on each TensorBoard reload. */
-  async refresh() {
+  async refresh(afterLayout = null) {
     const generation = ++this.generation;
     this.setState("loading");
     let tags;
@@ -195,11 +195,15 @@ export class App {
     this.tags = tags;
     this.messages.replaceChildren();
     delete this.root.dataset.stale;
-    await this.show(generation);
+    await this.show(generation, afterLayout);
   }
 
-  /** Draws the run list, runs table, whole-network view and panels for the listing in this.tags. */
-  async show(generation) {
+  /**
+   * Draws the run list, runs table, whole-network view and panels for the
+   * listing in this.tags; `afterLayout()` runs once they are on the page
+   * (before the whole-network answers are in).
+   */
+  async show(generation, afterLayout = null) {
     this.setState("loading");
     const tags = this.tags;
     const runs = sortedRuns(tags);
@@ -232,7 +236,9 @@ export class App {
     this.buildSections(selected);
     // Panels on screen load beside the whole-network view's requests, not after them.
     for (const panel of this.panels.values()) if (panel.onScreen) this.want(panel);
-    await this.showNetwork(selected, generation);
+    const network = this.showNetwork(selected, generation);
+    if (afterLayout) afterLayout();
+    await network;
     if (generation !== this.generation) return;
     this.setState("ready");
     this.checkIdle();
@@ -242,22 +248,26 @@ export class App {
   chooseRuns(chosen) {
     this.settings.runs = chosen;
     this.saveSettings();
-    if (this.tags) this.show(++this.generation);
+    // As before the run filter existed: a new choice also brings the newest listing.
+    this.refresh();
   }
 
   /** The runs table's click on a row: shows the run (adding it to the shown runs) and scrolls to its whole-network view. */
-  async pickRun(run) {
-    const selected = this.selectedRuns();
-    if (!selected.includes(run)) {
-      this.settings.runs = [...selected, run];
-      this.saveSettings();
-      this.show(++this.generation);
-    }
-    const block = this.networkHolder.querySelector(`.network-run[data-run="${CSS.escape(run)}"]`);
-    if (block) {
+  pickRun(run) {
+    const scroll = () => {
+      const block = this.networkHolder.querySelector(`.network-run[data-run="${CSS.escape(run)}"]`);
+      if (!block) return;
       block.style.scrollMarginTop = `${this.toolbar.offsetHeight + 8}px`;
       block.scrollIntoView({ block: "start" });
+    };
+    const selected = this.selectedRuns();
+    if (selected.includes(run)) {
+      scroll();
+      return;
     }
+    this.settings.runs = [...selected, run];
+    this.saveSettings();
+    this.refresh(scroll);
   }
 
   /** Fetches the `runs_summary` once per listing (not per filter change) and draws the runs table. */
