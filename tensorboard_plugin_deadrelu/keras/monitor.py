@@ -32,6 +32,7 @@ import os
 import weakref
 
 import keras
+import numpy as np
 
 from tensorboard_plugin_deadrelu.core import sums as sums_lib
 from tensorboard_plugin_deadrelu.writing import distributed
@@ -47,6 +48,7 @@ from tensorboard_plugin_deadrelu.keras.layers import (
 )
 from tensorboard_plugin_deadrelu.keras.probe import check_probe_fits, probe_from
 from tensorboard_plugin_deadrelu.keras.probing import add_stats, make_probe_function
+from tensorboard_plugin_deadrelu.keras import recycling
 from tensorboard_plugin_deadrelu.keras.taps import LayerTap
 from tensorboard_plugin_deadrelu.keras.writing import open_run_writer
 
@@ -154,6 +156,19 @@ class DeadReluMonitor(keras.callbacks.Callback):
       run: The sub-folder of ``log_dir`` to write into: ``"train"`` (the
         default, beside ``keras.callbacks.TensorBoard``'s training scalars),
         another name, or None to write into ``log_dir`` itself.
+      recycle: None, or a :class:`~tensorboard_plugin_deadrelu.keras.recycling.ReDo`:
+        after every ``every``-th record, the units that record found dead
+        (``tau=0``) or τ-dormant (``tau > 0``) are recycled (ReDo, Sokar et
+        al. 2023): incoming weights re-drawn, bias 0, the next layer's
+        weights that read them 0, a BatchNormalization channel between
+        reset, and the optimizer's slots of exactly those weights 0 (see
+        :mod:`~tensorboard_plugin_deadrelu.keras.recycling`). The units
+        recycled are written as ``<layer>/recycled`` records at the step of
+        the record that found them, and :attr:`last_recycled` holds them.
+        When counting during training, the sums are reset after a
+        recycling, so the next record judges only batches run after it
+        (the step-0 record's batch is then not counted again by the first
+        epoch's record).
 
     Raises:
       ValueError: the Keras backend is not TensorFlow, JAX or PyTorch (the
@@ -189,6 +204,7 @@ class DeadReluMonitor(keras.callbacks.Callback):
         record_gradients=None,
         loss_fn=None,
         run="train",
+        recycle=None,
     ):
         super().__init__()
         self.backend = check_backend()
@@ -229,6 +245,13 @@ class DeadReluMonitor(keras.callbacks.Callback):
             raise ValueError("loss_fn must be None or a callable (y_true, y_pred) -> per-example losses, got %r" % (loss_fn,))
         if loss_fn is not None and not record_gradients:
             raise ValueError("loss_fn is used only for gradients, which need probe_data=(x, y) and record_gradients")
+        if recycle is not None and not isinstance(recycle, recycling.ReDo):
+            raise ValueError("recycle must be None or a ReDo(...), got %r" % (recycle,))
+        self.recycle = recycle
+        self._records_written = 0
+        self._redo_rng = None
+        # {tag: [units]} of the last recycling (an empty dict when nothing was recycled).
+        self.last_recycled = {}
         self.record_gradients = record_gradients
         self._loss_fn = loss_fn
         self._summed_loss = None  # sum over examples of the per-example loss (gradients only)
@@ -298,8 +321,11 @@ class DeadReluMonitor(keras.callbacks.Callback):
         self._epochs = max(self._epochs, epoch)
         if self._initial_record_pending and not self.counts_during_training:
             self._initial_record_pending = False
-            if self._loop.is_new_step(self._current_step()):
-                self._write(self._current_step(), *self._run_probe())
+            step = self._current_step()
+            if self._loop.is_new_step(step):
+                stats, gradient_stats = self._run_probe()
+                self._write(step, stats, gradient_stats)
+                self._recycle_after_record(step, stats)
 
     def on_train_batch_begin(self, batch, logs=None):
         if self._lend_counting_function is not None:
@@ -320,7 +346,11 @@ class DeadReluMonitor(keras.callbacks.Callback):
             # not reset here.
             step = self._epochs if self.update_freq == "epoch" else self._batches - new_batches
             if self._loop.is_new_step(step):
-                self._write(step, self._accumulated())
+                stats = self._accumulated()
+                self._write(step, stats)
+                if self._recycle_after_record(step, stats):
+                    # The first epoch's record judges only batches after the recycling.
+                    self._counter.reset()
         if self.update_freq != "epoch" and self._batches_since_write >= self.update_freq:
             self._write_update()
 
@@ -450,7 +480,10 @@ class DeadReluMonitor(keras.callbacks.Callback):
         else:
             stats, gradient_stats = self._run_probe()
         self._batches_since_write = 0
-        self._write(self._current_step(), stats, gradient_stats)
+        step = self._current_step()
+        if self._loop.is_new_step(step):
+            self._write(step, stats, gradient_stats)
+            self._recycle_after_record(step, stats)
 
     def _current_step(self):
         return self._epochs if self.update_freq == "epoch" else self._batches
@@ -483,6 +516,48 @@ class DeadReluMonitor(keras.callbacks.Callback):
         self._loop.write(step, records)
         if self._loop.should_stop:
             self.model.stop_training = True
+
+    # -- recycling ------------------------------------------------------------
+
+    def _recycle_after_record(self, step, stats_per_layer):
+        """Recycles the units the record just written found, on every ``every``-th record.
+
+        Returns True when some unit was recycled. Every layer's neighbours
+        and widths are checked before any weight changes.
+        """
+        self._records_written += 1
+        redo = self.recycle
+        if redo is None or self._records_written % redo.every:
+            return False
+        model = self.model
+        pairs = redo.pairs or {}
+        plans = []
+        for order, (tag, layer, stats) in enumerate(zip(self._tags, self._layers, stats_per_layer)):
+            if tag in pairs:
+                neighbours = recycling.declared_neighbours(model, tag, pairs[tag])
+            else:
+                neighbours = recycling.find_neighbours(model, tag, layer)
+            units = len(stats["zeros"])
+            plans.append((tag, order, units, recycling.plan(neighbours, units),
+                          monitor_lib.units_to_recycle(stats, redo.tau)))
+        recycled = {tag: chosen.tolist() for tag, _, _, _, chosen in plans if len(chosen)}
+        self.last_recycled = recycled
+        if not recycled:
+            return False
+        if self.backend == "jax":
+            # Inside fit() the weights live in JAX's training state; put them
+            # on the variables (fit() reads them back before the next batch).
+            model.jax_state_sync()
+        if self._redo_rng is None:
+            seed = redo.seed if redo.seed is not None else np.random.randint(2**31 - 1)
+            self._redo_rng = np.random.default_rng(seed)
+        optimizer = getattr(model, "optimizer", None)
+        model_variables = list(model.trainable_variables)
+        for tag, _, _, plan, chosen in plans:
+            seed = int(self._redo_rng.integers(2**31 - 1))
+            recycling.recycle_units(plan, chosen, seed, optimizer, redo.initializer, model_variables)
+        self._loop.write_recycled(step, [(tag, order, units, chosen) for tag, order, units, _, chosen in plans])
+        return True
 
     @property
     def warn_above(self):
