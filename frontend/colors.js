@@ -25,6 +25,12 @@ export const NEARLY_DEAD_RGB = Object.freeze([255, 183, 77]);
 /** Nothing was observed for the unit at that step. */
 export const NO_DATA_RGB = Object.freeze([224, 224, 224]);
 
+/**
+ * Marker of a unit recycled (reset by ReDo) at that step: a bluish green (Okabe-Ito)
+ * that is neither on the blue scale nor near the orange / amber of dead units.
+ */
+export const RECYCLED_RGB = Object.freeze([0, 158, 115]);
+
 /** Whole-network view: a layer with no unit dead (or dormant) at that step. */
 export const NONE_GONE_RGB = Object.freeze([247, 251, 255]);
 /**

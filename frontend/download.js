@@ -183,7 +183,7 @@ function drawKey(context, key, x, y) {
  * page, `plotWidth` x `plotHeight`), the `leftAxis` and `bottomAxis` SVGs as
  * drawn beside it, and the colour `key` ({stops, ends, caption, swatches: [[rgb, text]]}).
  */
-export function composeFigure({ title, image, plotWidth, plotHeight, leftAxis, leftWidth, bottomAxis, key }, dpr = globalThis.devicePixelRatio || 1) {
+export function composeFigure({ title, image, overlay = null, plotWidth, plotHeight, leftAxis, leftWidth, bottomAxis, key }, dpr = globalThis.devicePixelRatio || 1) {
   const canvas = document.createElement("canvas");
   const context = canvas.getContext("2d");
   const layout = figureLayout({ plotWidth, plotHeight, leftWidth, keyWidth: keyWidth(context, key) });
@@ -199,6 +199,11 @@ export function composeFigure({ title, image, plotWidth, plotHeight, leftAxis, l
   context.fillText(title, layout.title.x, layout.title.y, layout.width - 2 * MARGIN);
   context.imageSmoothingEnabled = false;
   context.drawImage(image, layout.plot.x, layout.plot.y, plotWidth, plotHeight);
+  // Recycled-unit markers: drawn at screen resolution, scaled like the heatmap.
+  if (overlay) {
+    context.imageSmoothingEnabled = true;
+    context.drawImage(overlay, layout.plot.x, layout.plot.y, plotWidth, plotHeight);
+  }
   if (leftAxis) drawSvgAxis(context, leftAxis, layout.left.x, layout.left.y);
   if (bottomAxis) drawSvgAxis(context, bottomAxis, layout.bottom.x, layout.bottom.y);
   drawKey(context, key, layout.key.x, layout.key.y);

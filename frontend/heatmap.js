@@ -120,3 +120,38 @@ export function drawAxis(element, side, length, ticks, title) {
     );
   }
 }
+
+/**
+ * Draws recycled-unit markers (recycled.markerPlacements: centres and sides in
+ * CSS pixels) on the overlay canvas `canvas` laid over a heatmap of width x
+ * height CSS pixels: upward triangles of `rgb` with a white rim, so they stand
+ * out on pale and dark cells alike. The bitmap follows devicePixelRatio, so
+ * markers stay sharp whatever the heatmap's cell size.
+ */
+export function drawMarkers(canvas, placements, width, height, rgb, dpr = globalThis.devicePixelRatio || 1) {
+  const w = Math.max(1, Math.round(width * dpr));
+  const h = Math.max(1, Math.round(height * dpr));
+  if (canvas.width !== w) canvas.width = w;
+  if (canvas.height !== h) canvas.height = h;
+  canvas.style.width = `${width}px`;
+  canvas.style.height = `${height}px`;
+  const context = canvas.getContext("2d");
+  context.setTransform(1, 0, 0, 1, 0, 0);
+  context.clearRect(0, 0, w, h);
+  if (!placements.length) return;
+  context.scale(dpr, dpr);
+  context.beginPath();
+  for (const { x, y, size } of placements) {
+    const half = size / 2;
+    context.moveTo(x, y - half);
+    context.lineTo(x + half, y + half);
+    context.lineTo(x - half, y + half);
+    context.closePath();
+  }
+  context.lineJoin = "round";
+  context.lineWidth = 2;
+  context.strokeStyle = "#fff";
+  context.stroke();
+  context.fillStyle = `rgb(${rgb[0]}, ${rgb[1]}, ${rgb[2]})`;
+  context.fill();
+}

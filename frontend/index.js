@@ -130,6 +130,7 @@ export class App {
     this.controlBar.append(views.controls(this.settings, (change) => this.changeSettings(change)), this.filterInput.element);
     this.filterInput.showError(this.filter.error);
     this.legendHolder.append(views.legend(this.settings));
+    this.legendShowsRecycled = false;
     // root: document, not the implicit root: inside TensorBoard's iframe that is
     // the top window's viewport, which the iframe clips, so rootMargin did nothing.
     this.observer = new IntersectionObserver((entries) => this.onIntersect(entries), { root: document, rootMargin: PRELOAD_MARGIN });
@@ -341,6 +342,7 @@ export class App {
         panel.info = infos[tag];
         panel.gradientInfo = gradientTag ? infos[gradientTag] : null;
         panel.failed = false;
+        panel.setRecycled(this.recycledOf(run, tag));
         if (!panel.series) panel.estimateSize(infos[tag].units);
         return panel;
       });
@@ -414,6 +416,34 @@ export class App {
     if (this.network.element.parentNode !== this.networkHolder) this.networkHolder.replaceChildren(this.network.element);
     const entries = selected.map((run) => ({ run, ...(this.overviews.get(run) || { overview: null, error: null }) }));
     this.network.update(entries, this.settings.metric, this.filter.matches);
+    this.applyRecycled(selected);
+  }
+
+  /** The overview's `recycled` list of a layer ([[step, [unit, ...]], ...]), or null (none, or no overview yet). */
+  recycledOf(run, tag) {
+    const layers = this.overviews.get(run)?.overview?.layers;
+    return layers?.find((layer) => layer.tag === tag)?.recycled ?? null;
+  }
+
+  /**
+   * Hands each panel of `selected` runs its recycled units from the overview
+   * (the panels need no request of their own), redrawing the panels whose list
+   * changed, and shows the marker in the legend when some layer has them.
+   */
+  applyRecycled(selected) {
+    for (const panel of this.panels.values()) {
+      if (!selected.includes(panel.run) || !this.overviews.get(panel.run)?.overview) continue;
+      if (!panel.setRecycled(this.recycledOf(panel.run, panel.tag)) || !panel.series) continue;
+      if (panel.onScreen) panel.draw(this.settings);
+      else panel.dirty = true;
+    }
+    const recycled = [...this.panels.values()].some((panel) => panel.recycled);
+    if (recycled !== this.legendShowsRecycled) this.drawLegend();
+  }
+
+  drawLegend() {
+    this.legendShowsRecycled = [...this.panels.values()].some((panel) => panel.recycled);
+    this.legendHolder.replaceChildren(views.legend(this.settings, { recycled: this.legendShowsRecycled }));
   }
 
   /** The whole-network view's click: opens the layer's run if collapsed and scrolls its panel into view. */
@@ -609,7 +639,7 @@ export class App {
     const tauChanged = "tau" in change && change.tau !== this.settings.tau;
     Object.assign(this.settings, change);
     this.saveSettings();
-    this.legendHolder.replaceChildren(views.legend(this.settings));
+    this.drawLegend();
     this.redraw();
     if (tauChanged) {
       const generation = this.generation;

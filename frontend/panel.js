@@ -2,15 +2,17 @@
  * One layer's panel: heads-up numbers, the heatmap (with aggregation of large
  * layers, drag-to-zoom and a hover tooltip), its axes, the line chart of dead
  * units per step and, when the layer has a gradient series, a second heatmap of
- * its gradients with the same rows and columns.
+ * its gradients with the same rows and columns. Units a remedy recycled (ReDo)
+ * get a marker on the heatmap, a series in the chart and a tooltip line.
  */
 
 import { chartLines, drawChart } from "./chart.js";
-import { DEAD_RGB, NEARLY_DEAD_RGB, NO_DATA_RGB, SCALE_STOPS } from "./colors.js";
+import { DEAD_RGB, NEARLY_DEAD_RGB, NO_DATA_RGB, RECYCLED_RGB, SCALE_STOPS } from "./colors.js";
 import { composeFigure, heatmapRows, safeFileName, saveCsv, savePng } from "./download.js";
 import { el, percent, showTooltip } from "./dom.js";
 import { GRAD_MAGNITUDE, alignSteps, gradientSeverity, logRange, meanAbs } from "./gradients.js";
-import { drawAxis, evenTicks, niceTicks, paint, putPixels } from "./heatmap.js";
+import { drawAxis, drawMarkers, evenTicks, niceTicks, paint, putPixels } from "./heatmap.js";
+import { lastRecycling, markerGrid, markerPlacements, recycledInCell, recycledIndex, recycledSummary } from "./recycled.js";
 import {
   METRIC_DORMANT,
   METRIC_ZEROS,
@@ -85,6 +87,8 @@ export class LayerPanel {
     this.layout = null;
     this.gradientTag = null;
     this.gradient = null; // see setGradient
+    this.recycled = null; // the overview's [[step, [unit, ...]], ...] of this layer, see setRecycled
+    this.recycledIndex = null; // recycled placed on this.series' steps (recycled.recycledIndex)
     this.mounted = false;
     this.listeners = null;
 
@@ -123,7 +127,10 @@ export class LayerPanel {
     // Until drawn, as tall as it will be (a canvas' default 2:1 box would make the page jump).
     if (this.estimatedUnits != null) this.canvas.style.height = `${plotHeight(this.estimatedUnits)}px`;
     this.brush = el("div", { class: "brush", hidden: "" });
-    this.plot = el("div", { class: "plot" }, this.canvas, this.brush);
+    // Markers on a canvas of their own at screen resolution: in the heatmap's
+    // bitmap (one pixel per cell) they would be as small or as large as a cell.
+    this.markers = el("canvas", { class: "recycled-markers", dataset: { run, tag } });
+    this.plot = el("div", { class: "plot" }, this.canvas, this.markers, this.brush);
     this.yAxis = svgBox("y-axis", Y_AXIS_WIDTH);
     this.xAxis = svgBox("x-axis");
     this.chart = svgBox("chart");
@@ -171,10 +178,10 @@ export class LayerPanel {
       this.grid.replaceWith(this.placeholder);
       this.listeners.abort();
       this.listeners = null;
-      for (const name of ["canvas", "brush", "plot", "yAxis", "xAxis", "chart", "chartLegend", "gradCanvas", "gradYAxis", "gradCaption", "gradLegend", "gradParts", "grid"]) this[name] = null;
+      for (const name of ["canvas", "markers", "brush", "plot", "yAxis", "xAxis", "chart", "chartLegend", "gradCanvas", "gradYAxis", "gradCaption", "gradLegend", "gradParts", "grid"]) this[name] = null;
       this.mounted = false;
     }
-    this.series = this.analysis = this.analysisKey = this.gradient = this.order = this.layout = null;
+    this.series = this.analysis = this.analysisKey = this.gradient = this.order = this.layout = this.recycledIndex = null;
     this.loadedVersion = this.gradientVersion = null;
     this.summary.textContent = "drawn when scrolled into view";
     this.downloads.hidden = true;
@@ -218,11 +225,31 @@ export class LayerPanel {
     this.gradient = { info, series, means, range: logRange(means), zeroCounts: deadCounts(series), align: null, severities: null, severity: null };
   }
 
+  /**
+   * Sets the units recycled in this layer (the overview's `recycled` list of
+   * the layer, or null when it has none). Returns whether it changed.
+   */
+  setRecycled(recycled) {
+    const list = recycled && recycled.length ? recycled : null;
+    if (JSON.stringify(list) === JSON.stringify(this.recycled)) return false;
+    this.recycled = list;
+    this.recycledIndex = null;
+    return true;
+  }
+
+  /** The recycled units placed on the current series' steps, or null when none were recycled. */
+  recycledOnSteps() {
+    if (!this.recycled || !this.series) return null;
+    if (!this.recycledIndex) this.recycledIndex = recycledIndex(this.recycled, this.series.steps, this.series.units);
+    return this.recycledIndex;
+  }
+
   /** Sets new data; keeps the zoom where it still makes sense. */
   setSeries(series) {
     const old = this.series;
     this.series = series;
     this.analysis = null;
+    this.recycledIndex = null;
     if (this.gradient) this.gradient.align = this.gradient.severity = this.gradient.severities = null;
     if (this.view && old) {
       const v = this.view;
@@ -290,6 +317,7 @@ export class LayerPanel {
     putPixels(this.canvas, paint(grid, settings.metric, settings.threshold), rows, cols);
     this.canvas.style.height = `${height}px`;
     this.layout = { view, rows, cols, width, height };
+    this.drawMarkers();
     performance.mark("deadrelu:draw:end");
     performance.measure(`deadrelu:draw ${this.run}/${this.tag}`, "deadrelu:draw:start", "deadrelu:draw:end");
 
@@ -302,6 +330,17 @@ export class LayerPanel {
     this.element.dataset.drawn = "true";
     this.canvas.dataset.rows = rows;
     this.canvas.dataset.cols = cols;
+  }
+
+  /** Marks the cells of recycled (unit, step)s on the overlay canvas (cleared when there are none). */
+  drawMarkers() {
+    const { view, rows, cols, height } = this.layout;
+    const index = this.recycledOnSteps();
+    const width = this.canvas.clientWidth || this.layout.width;
+    const grid = index ? markerGrid(index, this.order, view, rows, cols) : new Uint8Array(0);
+    const placements = markerPlacements(grid, rows, cols, width, height);
+    drawMarkers(this.markers, placements, width, height, RECYCLED_RGB);
+    this.markers.dataset.marks = String(placements.length);
   }
 
   /**
@@ -377,13 +416,15 @@ export class LayerPanel {
       const revived = this.analysis.revived.reduce((n, r) => n + r, 0);
       if (revived) parts.push(`${revived} revived`);
     }
+    const recycled = recycledSummary(this.recycledOnSteps());
+    if (recycled) parts.push(recycled);
     this.summary.textContent = parts.join(" · ");
     this.summary.title = this.summary.textContent;
   }
 
   drawChart(settings) {
     const { view, width } = this.layout;
-    const lines = chartLines(this.analysis.counts, goneLabel(settings.metric));
+    const lines = chartLines(this.analysis.counts, goneLabel(settings.metric), this.recycledOnSteps()?.perStep ?? null);
     drawChart(this.chart, {
       width,
       lines,
@@ -406,12 +447,14 @@ export class LayerPanel {
    */
   figure() {
     const dormant = this.settings.metric === METRIC_DORMANT;
+    const recycled = this.recycledOnSteps() ? [[RECYCLED_RGB, "recycled (▲)"]] : [];
     const key = dormant
-      ? { stops: SCALE_STOPS, ends: ["high", "0"], caption: "τ-dormant score (mean |activation| / layer mean)", swatches: [[DEAD_RGB, `dormant (score ≤ ${this.settings.tau})`], [NO_DATA_RGB, "no data"]] }
-      : { stops: SCALE_STOPS, ends: ["0", "1"], caption: "zero fraction", swatches: [[DEAD_RGB, "dead"], [NEARLY_DEAD_RGB, `nearly dead (≥ ${this.settings.threshold})`], [NO_DATA_RGB, "no data"]] };
+      ? { stops: SCALE_STOPS, ends: ["high", "0"], caption: "τ-dormant score (mean |activation| / layer mean)", swatches: [[DEAD_RGB, `dormant (score ≤ ${this.settings.tau})`], [NO_DATA_RGB, "no data"], ...recycled] }
+      : { stops: SCALE_STOPS, ends: ["0", "1"], caption: "zero fraction", swatches: [[DEAD_RGB, "dead"], [NEARLY_DEAD_RGB, `nearly dead (≥ ${this.settings.threshold})`], [NO_DATA_RGB, "no data"], ...recycled] };
     return composeFigure({
       title: `${this.run} · ${this.tag}`,
       image: this.canvas,
+      overlay: this.recycledOnSteps() ? this.markers : null,
       plotWidth: this.canvas.clientWidth || this.layout.width,
       plotHeight: this.layout.height,
       leftAxis: this.yAxis,
@@ -537,10 +580,38 @@ export class LayerPanel {
     const death = this.analysis.deathIdx[unit];
     lines.push([`${word} since step`, death >= 0 ? String(s.steps[death]) : `not ${word} at the latest step`]);
     lines.push(["revived", this.analysis.revived[unit] ? `yes (was ${word}, is not at the latest step)` : "no"]);
+    lines.push(...this.describeRecycling(unit, stepIndex, i, row, col));
     if (this.gradientTag) lines.push(...this.describeGradient(unit, stepIndex));
     const binUnits = (view.unitEnd - view.unitStart) / rows;
     const binSteps = (view.stepEnd - view.stepStart) / cols;
     if (binUnits > 1 || binSteps > 1) lines.push(["cell", "aggregated: showing its worst unit/step (drag to zoom)"]);
+    return lines;
+  }
+
+  /**
+   * Tooltip lines about recycling: when `unit` was last recycled by step index
+   * `stepIndex` (and whether it is dead again at this step: cell `i`), and in an
+   * aggregated cell, the recycled units the cell holds.
+   */
+  describeRecycling(unit, stepIndex, i, row, col) {
+    const index = this.recycledOnSteps();
+    if (!index) return [];
+    const lines = [];
+    const step = lastRecycling(index, unit, stepIndex);
+    if (step != null) {
+      const word = goneLabel(this.settings.metric);
+      const at = this.series.steps[stepIndex];
+      const again = at > step && this.analysis.gone[i] ? ` — ${word} again at step ${at}` : "";
+      lines.push(["recycled", `recycled at step ${step}${again}`]);
+    }
+    const { view, rows, cols } = this.layout;
+    if ((view.unitEnd - view.unitStart) / rows > 1 || (view.stepEnd - view.stepStart) / cols > 1) {
+      const inCell = recycledInCell(index, this.order, view, rows, cols, row, col);
+      if (inCell.length) {
+        const names = inCell.slice(0, 5).map((r) => `${r.unit} (step ${r.step})`).join(", ");
+        lines.push(["recycled in this cell", inCell.length > 5 ? `${names}, … ${inCell.length} in all` : names]);
+      }
+    }
     return lines;
   }
 

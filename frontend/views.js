@@ -3,7 +3,7 @@
  * and the empty / error / downsampled messages. Pure DOM, no fetching.
  */
 
-import { DEAD_RGB, NEARLY_DEAD_RGB, NO_DATA_RGB, SCALE_STOPS, cssRgb } from "./colors.js";
+import { DEAD_RGB, NEARLY_DEAD_RGB, NO_DATA_RGB, RECYCLED_RGB, SCALE_STOPS, cssRgb } from "./colors.js";
 import { el } from "./dom.js";
 import { GRADIENTS_TAG_SUFFIX, GRAD_MAGNITUDE, GRAD_ZEROS, magnitudeAt, orphanGradientTags } from "./gradients.js";
 import { DORMANT_SCORE_CAP, METRIC_DORMANT, METRIC_ZEROS, SORT_DEATH, SORT_INDEX, SORT_LATEST } from "./stats.js";
@@ -159,8 +159,8 @@ export function gradientLegend(mode, range, threshold) {
   );
 }
 
-/** The colour legend for the chosen metric. */
-export function legend(settings) {
+/** The colour legend for the chosen metric; `recycled`: with the marker of recycled units (some shown layer has them). */
+export function legend(settings, { recycled = false } = {}) {
   const gradient = SCALE_CSS;
   const dormant = settings.metric === METRIC_DORMANT;
   const ends = dormant ? [`≥ ${DORMANT_SCORE_CAP}× layer mean`, "layer mean", "0"] : ["0", "zero fraction", "1"];
@@ -178,6 +178,14 @@ export function legend(settings) {
     dormant ? swatch(DEAD_RGB, `dormant (score ≤ ${settings.tau})`) : swatch(DEAD_RGB, "dead (zero on every input)"),
     dormant ? null : swatch(NEARLY_DEAD_RGB, `nearly dead (≥ ${settings.threshold})`),
     swatch(NO_DATA_RGB, "no data"),
+    recycled
+      ? el(
+          "span",
+          { class: "legend-item legend-recycled", title: "a unit reset by ReDo recycling, at the step of the record that triggered it" },
+          el("span", { class: "swatch-marker", style: { borderBottomColor: cssRgb(RECYCLED_RGB) } }),
+          "recycled",
+        )
+      : null,
     el("span", { class: "legend-hint", text: "Drag across a heatmap to zoom, double-click to reset; hover a cell for its numbers." }),
   );
 }
