@@ -412,12 +412,13 @@ export class LayerPanel {
     const parts = [`${s.units} unit${s.units === 1 ? "" : "s"}`, `${s.steps.length} step${s.steps.length === 1 ? "" : "s"}`];
     if (last >= 0) {
       parts.push(`${c.gone[last]} ${word} at step ${s.steps[last]} (${percent(c.gone[last], s.units)})`);
+      // Beside the dead count: a narrow panel cuts the end of this line off.
+      const recycled = recycledSummary(this.recycledOnSteps());
+      if (recycled) parts.push(recycled);
       if (c.nearlyDead) parts.push(`${c.nearlyDead[last]} nearly dead (≥ ${settings.threshold})`);
       const revived = this.analysis.revived.reduce((n, r) => n + r, 0);
       if (revived) parts.push(`${revived} revived`);
     }
-    const recycled = recycledSummary(this.recycledOnSteps());
-    if (recycled) parts.push(recycled);
     this.summary.textContent = parts.join(" · ");
     this.summary.title = this.summary.textContent;
   }

@@ -124,7 +124,9 @@ export const MARKER_MAX = 12;
 /**
  * Where to draw the markers of `grid` (markerGrid) on a plot of width x height
  * CSS pixels split into rows x cols cells: [{x, y, size}], the centre of each
- * marked cell and the marker's side.
+ * marked cell and the marker's side. A marker of the bottom rows moves up so
+ * that its base stays on the plot (the cell's centre stays inside it); at the
+ * other edges the plot cuts off a tip or a corner, never the whole base.
  */
 export function markerPlacements(grid, rows, cols, width, height) {
   const cellWidth = width / cols;
@@ -135,7 +137,7 @@ export function markerPlacements(grid, rows, cols, width, height) {
     if (!grid[i]) continue;
     const row = Math.floor(i / cols);
     const col = i - row * cols;
-    out.push({ x: (col + 0.5) * cellWidth, y: (row + 0.5) * cellHeight, size });
+    out.push({ x: (col + 0.5) * cellWidth, y: Math.min((row + 0.5) * cellHeight, height - size / 2), size });
   }
   return out;
 }

@@ -120,6 +120,9 @@ test("markers sit at the centres of marked cells and never shrink below the mini
   assert.ok(placed.every((p) => p.size >= MARKER_MIN && p.size <= 12));
   const tiny = markerPlacements(Uint8Array.from([1]), 320, 1, 640, 320 / 4096);
   assert.equal(tiny[0].size, MARKER_MIN);
+  // The last of 320 one-pixel rows: moved up so that the base is on the plot.
+  const bottom = markerPlacements(Uint8Array.from([0, 1]), 2, 1, 640, 2)[0];
+  assert.equal(bottom.y, 2 - MARKER_MIN / 2);
 });
 
 test("the chart gets a recycled series only for a layer with recycled units", () => {
