@@ -5,7 +5,7 @@ import os
 import sys
 import time
 
-from experiments import runner, variants
+from experiments import redo, runner, variants
 
 
 def make_parser():
@@ -36,7 +36,8 @@ def make_parser():
     parser.add_argument(
         "--seeds", type=int, metavar="N",
         help="model seeds per seed sweep (the one-unit net at seeds 0..N-1, each a run under seeds/); "
-        "default %d with --quick, %d without; 0 leaves the sweeps out" % (variants.QUICK.seeds, variants.FULL.seeds),
+        "default %d with --quick, %d without; 0 leaves the sweeps out; also the seeds per arm of the ReDo "
+        "comparison (default %d with --quick)" % (variants.QUICK.seeds, variants.FULL.seeds, variants.QUICK.redo_seeds),
     )
     parser.add_argument(
         "--seed", type=int, default=variants.SEED,
@@ -55,13 +56,15 @@ def main(argv=None):
             epochs=args.epochs or base.epochs,
             batch_size=args.batch_size or base.batch_size,
             seeds=base.seeds if args.seeds is None else args.seeds,
+            redo_seeds=base.redo_seeds if args.seeds is None else args.seeds,
         )
     except ValueError as e:
         make_parser().error(str(e))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     start = time.monotonic()
     try:
-        results_md = runner.run(args.logdir, only=args.only, scale=scale, seed=args.seed)
+        results_md = runner.run(args.logdir, only=args.only, scale=scale, seed=args.seed,
+                                nonstationary=redo.QUICK if args.quick else redo.FULL)
     except ValueError as e:
         print("error: %s" % e, file=sys.stderr)
         return 2

@@ -538,22 +538,30 @@ def write_results(logdir):
     """
     from experiments import data, variants  # the order of the known runs, the targets
 
-    rows = collect_rows(logdir, order=[v.run for v in variants.VARIANTS])
+    # The article's variants, then the seed sweep, then the rest (the ReDo comparison).
+    sweep_runs = sorted(r for r in find_runs(logdir) if r.startswith(variants.SEEDS_EXPERIMENT + "/"))
+    rows = collect_rows(logdir, order=[v.run for v in variants.VARIANTS] + sweep_runs)
     settings_by_run = {}
     for row in rows:
         if row["run"] not in settings_by_run:
             settings_by_run[row["run"]] = read_settings(os.path.join(logdir, row["run"]))
+    from experiments import redo
+
     in_sweep = {
         run for run, settings in settings_by_run.items()
         if variants.sweep_of(variants.Variant(**settings["variant"])) is not None
+    }
+    in_redo = {
+        run for run, settings in settings_by_run.items()
+        if redo.arm_of(variants.Variant(**settings["variant"])) is not None
     }
     with open(os.path.join(logdir, RESULTS_CSV), "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
         writer.writeheader()
         for row in rows:
             writer.writerow({key: _csv_value(row[key]) for key in COLUMNS})
-    main_rows = [row for row in rows if row["run"] not in in_sweep]
-    runs = [(run, settings) for run, settings in settings_by_run.items() if run not in in_sweep]
+    main_rows = [row for row in rows if row["run"] not in in_sweep | in_redo]
+    runs = [(run, settings) for run, settings in settings_by_run.items() if run not in in_sweep | in_redo]
     md_path = os.path.join(logdir, RESULTS_MD)
     with open(md_path, "w", encoding="utf-8") as f:
         f.write("# Dead ReLU experiments: results\n\n")
@@ -611,4 +619,28 @@ def write_results(logdir):
                 )
             )
             f.write(format_sweep_table(summaries))
+        redo_entries = redo.summaries(rows, settings_by_run)
+        if redo_entries:
+            for entry in redo_entries:
+                entry["recycled"] = sum(
+                    redo.recycled_units(logdir, run) for run in in_redo
+                    if redo.arm_of(variants.Variant(**settings_by_run[run]["variant"])) == entry["arm"]
+                )
+            sizes = sorted({(s["samples"], s["epochs"]) for r, s in settings_by_run.items() if r in in_redo})
+            f.write(
+                "\n## Recycling dead units (ReDo)\n\nDoes recycling rescue the nets that die? The one-unit and "
+                "three-layer nets over the seed sweep's model seeds (%s), plain ReLU, ReLU with ReDo after every "
+                "epoch (the units the epoch's probe found dead get fresh incoming weights and zero outgoing "
+                "weights and Adam moments), leaky ReLU and SELU. Died = a hidden layer has every unit dead at "
+                "the last record (the output is a constant; with ReDo, before that record's recycling). "
+                "Stalled = validation R² below %g. Intervals: 95%% Wilson score intervals.\n\n"
+                % ("; ".join("%d samples, %d epochs" % size for size in sizes), STALLED_R2)
+            )
+            f.write(redo.format_table(redo_entries))
+        summary_path = os.path.join(logdir, redo.NONSTATIONARY_EXPERIMENT, redo.SUMMARY_FILE)
+        if os.path.exists(summary_path):
+            with open(summary_path, encoding="utf-8") as g:
+                summary = json.load(g)
+            f.write("\n## A non-stationary task: do units keep dying, and does ReDo help?\n\n")
+            f.write(redo.format_nonstationary(summary))
     return md_path

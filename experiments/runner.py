@@ -14,7 +14,7 @@ import shutil
 import sys
 import time
 
-from experiments import data, results, variants
+from experiments import data, redo, results, variants
 
 INCOMPLETE_DIR = ".incomplete"
 RUN_INFO_FILE = results.RUN_INFO_FILE
@@ -57,6 +57,9 @@ def run_settings(variant, scale, seed, learning_rate):
         "standardize": variant.standardize,
         "val_target_variance": data.validation_variance(samples, seed, target),
     }
+    if variant.recycle_tau is None:
+        # Runs made before ReDo variants existed keep matching their run.json.
+        del settings["variant"]["recycle_tau"]
     # As read back from run.json (tuples become lists), so the two compare equal.
     return json.loads(json.dumps(settings))
 
@@ -128,7 +131,7 @@ def train_variant(variant, settings, run_dir, position=1, total=1, out=sys.stdou
     """
     keras, tf = _keras_and_tf()
     from experiments import models
-    from tensorboard_plugin_deadrelu.keras import DeadReluMonitor
+    from tensorboard_plugin_deadrelu.keras import DeadReluMonitor, ReDo
 
     dataset = data.make_dataset(
         settings["samples"], settings["seed"], variant.target, standardize=settings["standardize"]
@@ -147,6 +150,8 @@ def train_variant(variant, settings, run_dir, position=1, total=1, out=sys.stdou
         # (<layer>/gradients): each unit's d(loss)/d(pre-activation).
         probe_data=(dataset.x_val, dataset.y_val),
         probe_size=len(dataset.x_val),
+        # ReDo variants: the units each epoch's probe found dead (or dormant) are recycled.
+        recycle=None if variant.recycle_tau is None else ReDo(tau=variant.recycle_tau, seed=settings["model_seed"]),
     )
     losses = _make_loss_recorder_callback(keras)
     model.fit(
@@ -174,7 +179,7 @@ def _read_settings(run_dir):
 
 
 def run(logdir, only=None, scale=variants.QUICK, seed=variants.SEED,
-        learning_rate=variants.LEARNING_RATE, out=sys.stdout):
+        learning_rate=variants.LEARNING_RATE, out=sys.stdout, nonstationary=None):
     """Runs the experiments into ``logdir`` and writes ``results.md``/``results.csv`` there.
 
     Args:
@@ -188,6 +193,9 @@ def run(logdir, only=None, scale=variants.QUICK, seed=variants.SEED,
       seed: Seed of the data and of every model's initial weights.
       learning_rate: Adam's learning rate (where the variant sets none).
       out: Where progress lines go.
+      nonstationary: The sizes (``redo.NonStationary``) of the
+        non-stationary task, trained when ``only`` is empty or names
+        ``nonstationary``; default ``redo.QUICK``.
 
     Returns:
       The path of ``results.md``.
@@ -204,7 +212,7 @@ def run(logdir, only=None, scale=variants.QUICK, seed=variants.SEED,
     logdir = os.fspath(logdir)
     if os.path.exists(logdir) and not os.path.isdir(logdir):
         raise ValueError("logdir %r exists and is not a directory" % logdir)
-    chosen = variants.select(only, scale.seeds)
+    chosen = variants.select(only, scale.seeds, scale.redo_seeds)
     planned = [(v, run_settings(v, scale, seed, learning_rate)) for v in chosen]
 
     # Check every existing run before training anything, so that a mismatch
@@ -237,5 +245,7 @@ def run(logdir, only=None, scale=variants.QUICK, seed=variants.SEED,
         os.makedirs(os.path.dirname(final_dir), exist_ok=True)
         os.replace(work_dir, final_dir)
     shutil.rmtree(incomplete_root, ignore_errors=True)
+    if not only or redo.NONSTATIONARY_EXPERIMENT in (only if not isinstance(only, str) else [only]):
+        redo.run_nonstationary(logdir, nonstationary or redo.QUICK, out)
 
     return results.write_results(logdir)

@@ -45,6 +45,9 @@ class Variant:
       learning_rate: Adam's learning rate, or None for the run's (``--lr``).
       model_seed: Seed of the initial weights, the batch order and the
         dropout masks, or None for the run's seed (which also draws the data).
+      recycle_tau: None, or ReDo's ``tau``: after every epoch's record the
+        units it found dead (0) or τ-dormant (> 0) are recycled
+        (``DeadReluMonitor(recycle=ReDo(tau))``).
     """
 
     experiment: str
@@ -61,6 +64,7 @@ class Variant:
     standardize: bool = False
     learning_rate: float = None
     model_seed: int = None
+    recycle_tau: float = None
 
     @property
     def run(self):
@@ -78,19 +82,24 @@ class Scale:
       epochs: Epochs per variant before ``Variant.epoch_factor``.
       batch_size: Training batch size.
       seeds: Model seeds per seed sweep (0: no sweep unless asked for by name).
+      redo_seeds: Model seeds per arm of the ReDo comparison (``redo``), the
+        seed sweep's first ones; None: ``seeds``.
     """
 
     samples: int
     epochs: int
     batch_size: int
     seeds: int = 0
+    redo_seeds: int = None
 
     def __post_init__(self):
-        for field in ("samples", "epochs", "batch_size", "seeds"):
+        if self.redo_seeds is None:
+            object.__setattr__(self, "redo_seeds", self.seeds)
+        for field in ("samples", "epochs", "batch_size", "seeds", "redo_seeds"):
             value = getattr(self, field)
-            if isinstance(value, bool) or not isinstance(value, int) or value < (0 if field == "seeds" else 1):
+            if isinstance(value, bool) or not isinstance(value, int) or value < (0 if field in ("seeds", "redo_seeds") else 1):
                 raise ValueError(
-                    "scale.%s must be a %s int, got %r" % (field, "non-negative" if field == "seeds" else "positive", value)
+                    "scale.%s must be a %s int, got %r" % (field, "non-negative" if field in ("seeds", "redo_seeds") else "positive", value)
                 )
         if self.samples < 10:
             raise ValueError("scale.samples must be at least 10 (for a 70/30 split), got %r" % self.samples)
@@ -99,7 +108,8 @@ class Scale:
 # The article's sizes: 200,000 rows of 4 features, and its plots' 25 epochs.
 FULL = Scale(samples=200_000, epochs=25, batch_size=64, seeds=8)
 # The README's demo: every variant in a few minutes on 2 CPU cores.
-QUICK = Scale(samples=20_000, epochs=5, batch_size=64, seeds=10)
+# The ReDo comparison's 8 arms take 3 seeds each there (about 2 minutes).
+QUICK = Scale(samples=20_000, epochs=5, batch_size=64, seeds=10, redo_seeds=3)
 
 VARIANTS = (
     Variant(
@@ -229,17 +239,23 @@ def sweep_of(variant):
 
 def names():
     """Every experiment and run name that ``select`` accepts (seed sweeps by sweep, not by seed)."""
+    from experiments import redo
+
     experiments = sorted({v.experiment for v in VARIANTS} | {SEEDS_EXPERIMENT})
     sweeps = ["%s/%s" % (SEEDS_EXPERIMENT, sweep) for sweep in SEED_SWEEPS]
-    return experiments + [v.run for v in VARIANTS] + sweeps
+    extra = [redo.REDO_EXPERIMENT] + ["%s/%s" % (redo.REDO_EXPERIMENT, arm) for arm in redo.ARMS]
+    return experiments + [v.run for v in VARIANTS] + sweeps + extra + [redo.NONSTATIONARY_EXPERIMENT]
 
 
-def select(only=None, seeds=None):
+def select(only=None, seeds=None, redo_seeds=None):
     """The variants named by ``only`` (experiment names, ``experiment/variant``
     run names, ``seeds`` or ``seeds/<sweep>``), in the order of
     :data:`VARIANTS` followed by the seed sweeps; all of them when ``only`` is
     None or empty. ``seeds`` is the number of model seeds per sweep; 0 leaves
-    the sweeps out unless ``only`` names one.
+    the sweeps out unless ``only`` names one. ``redo_seeds`` (default
+    ``seeds``) is the number per arm of the ReDo comparison (``redo``,
+    ``redo/<arm>``), which also comes after them. ``nonstationary`` names no
+    variant (the runner trains it apart).
 
     Raises:
       ValueError: naming ``only`` when a name is not an experiment or run,
@@ -266,4 +282,16 @@ def select(only=None, seeds=None):
         sweeps = [s for s in SEED_SWEEPS if "%s/%s" % (SEEDS_EXPERIMENT, s) in wanted]
         if sweeps:
             chosen += seed_sweep(seeds, sweeps)
+    from experiments import redo
+
+    redo_seeds = seeds if redo_seeds is None else redo_seeds
+    if not wanted:
+        if redo_seeds:
+            chosen += redo.sweep(redo_seeds)
+    elif redo.REDO_EXPERIMENT in wanted:
+        chosen += redo.sweep(redo_seeds)
+    else:
+        arms = [a for a in redo.ARMS if "%s/%s" % (redo.REDO_EXPERIMENT, a) in wanted]
+        if arms:
+            chosen += redo.sweep(redo_seeds, arms)
     return chosen

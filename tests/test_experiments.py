@@ -38,7 +38,7 @@ NEEDED = [
     "one_layer/relu", "three_layers/relu", "initializers/he_normal", "negative_weights/three_layers",
     "activations/tanh", "activations/leaky_relu", "activations/selu", "activations_one_unit/sigmoid", "remedies",
     "selu/one_unit", "selu/standardised", "relu_controls/lr_0.001", "ripple/three_layers", "ripple/selu",
-    "seeds",
+    "seeds", "redo/three_layers_relu_redo",
 ]
 ALL = variants.select(NEEDED, TINY.seeds)
 QUESTIONS = {v.run: v.question for v in ALL}
@@ -120,7 +120,11 @@ def test_every_run_has_activation_and_gradient_records_per_hidden_layer_per_epoc
                     assert record.units == units
                     # The probe is the whole validation set.
                     assert record.count == _val_rows(variant)
-    assert _kinds(tiny_logdir) == expected
+    kinds = _kinds(tiny_logdir)
+    # ReDo runs also have <layer>/recycled series where a record found dead units.
+    recycling = {v.run for v in ALL if v.recycle_tau is not None}
+    expected.update({key: kind for key, kind in kinds.items() if key[0] in recycling and kind == "recycled"})
+    assert kinds == expected
     assert not os.path.exists(os.path.join(tiny_logdir, ".incomplete"))
 
 
@@ -269,8 +273,8 @@ def test_result_table_equals_the_records_it_was_made_from(tiny_logdir, tiny_reco
             # The records hold float32 sums; the table averages them in float64.
             assert float(row[column]) == pytest.approx(want[column], rel=1e-6, abs=0), column
         first = "never" if want["first_dead_epoch"] is None else str(want["first_dead_epoch"])
-        if row["run"].startswith("seeds/"):
-            # The seed sweep has its own table (see the sweep test), not a line per run.
+        if row["run"].startswith(("seeds/", "redo/")):
+            # The seed sweep and the ReDo comparison have tables of their own (see the sweep test), not a line per run.
             assert "`%s`" % row["run"] not in markdown and "| %s |" % row["run"] not in markdown
             continue
         line = "| %s | %s | %.4f | %.4f | %.3f | %d/%d | %d/%d | %s | %s | %s | %d/%d | %d/%d | %s | %s |" % (
@@ -371,6 +375,29 @@ def test_seed_sweep_runs_the_one_unit_net_per_model_seed_on_the_same_data(tiny_l
         assert table_line.endswith(" %s |" % (", ".join(map(str, died_seeds)) or "none"))
         fitted = [r2 for r2 in r2s if r2 >= 0.05]
         assert table_line.split(" | ")[-2] == ("%.3f" % np.median(fitted) if fitted else "n/a")
+
+
+def test_redo_runs_recycle_exactly_the_units_each_record_found_dead(tiny_logdir, tiny_records):
+    redo_runs = [v for v in ALL if v.recycle_tau is not None]
+    assert redo_runs
+    recycled_total = 0
+    for variant in redo_runs:
+        for index in range(1, len(variant.units) + 1):
+            layer = "hidden_%d" % index
+            recycled = dict(tiny_records.get((variant.run, layer + "/recycled"), []))
+            for step, record in tiny_records[(variant.run, layer)]:
+                dead = (record.zeros == record.count) & (record.count > 0)
+                if not dead.any():
+                    assert step not in recycled, (variant.run, layer, step)
+                    continue
+                # Written at the step of the record that found them: one per dead unit.
+                assert recycled[step].count == 1
+                np.testing.assert_array_equal(recycled[step].zeros, dead.astype(np.int64))
+                recycled_total += int(dead.sum())
+    assert recycled_total > 0  # the tiny three-layer ReLU nets lose units within 2 epochs
+    markdown = open(os.path.join(tiny_logdir, "results.md")).read()
+    (line,) = [x for x in markdown.splitlines() if x.startswith("| three_layers_relu_redo |")]
+    assert line.endswith("| %d |" % recycled_total)
 
 
 def test_sweep_summary_counts_died_stalled_and_alive_but_stalled():
