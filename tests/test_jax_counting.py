@@ -356,6 +356,7 @@ def test_sums_over_a_batch_sharded_on_two_devices_are_global():
         from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
         import tensorboard_plugin_deadrelu.jax as deadrelu
         from tensorboard_plugin_deadrelu.core import sums as core_sums
+        from tests.oracle import numpy_sums
         assert jax.device_count() == 2, jax.devices()
         mesh = Mesh(np.array(jax.devices()), ("batch",))
         rng = np.random.default_rng(3)
