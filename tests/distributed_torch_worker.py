@@ -14,6 +14,7 @@ WORKDIR/report_<rank>.json: the rows it trained on, what write/probe returned
 and how many times torch.distributed.all_reduce was called.
 """
 
+import datetime
 import json
 import os
 import sys
@@ -61,7 +62,8 @@ def count_all_reduce_calls():
 
 def main():
     workdir = sys.argv[1]
-    dist.init_process_group("gloo")
+    # A rendezvous that cannot complete fails within a minute instead of hanging.
+    dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=60))
     rank = dist.get_rank()
     inputs = np.load(os.path.join(workdir, "inputs.npz"))
     model = build_model(inputs)
@@ -92,11 +94,14 @@ def main():
     nn.functional.mse_loss(ddp(probe_x), probe_y).backward()
     with open(os.path.join(workdir, "report_%d.json" % rank), "w") as f:
         json.dump(report, f)
-    # Both ranks leave together: rank 0 hosts the rendezvous store, and gloo
-    # aborts a process ("terminate called without an active exception") when
-    # its peer tears the group down while it is still talking to it.
+    # Both ranks leave together, and without tearing the group down: rank 0
+    # hosts the rendezvous store, and tearing down raced with the peer (gloo
+    # aborted a process with "terminate called without an active exception",
+    # or a rank waited on the store its peer had closed until the test's
+    # deadline). Everything this rank writes is closed by now.
     dist.barrier()
-    dist.destroy_process_group()
+    sys.stdout.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
