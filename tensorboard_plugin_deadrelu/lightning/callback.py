@@ -1,6 +1,5 @@
 """The Lightning callback: a :class:`DeadReluMonitor` per ``fit``, records at epoch ends (or every N steps)."""
 
-import logging
 import os
 
 import lightning.pytorch as pl
@@ -8,8 +7,6 @@ import lightning.pytorch as pl
 from tensorboard_plugin_deadrelu.core import analysis
 from tensorboard_plugin_deadrelu.torch.monitor import DeadReluMonitor
 from tensorboard_plugin_deadrelu.writing import monitor as monitor_lib
-
-logger = logging.getLogger(__name__)
 
 
 def tensorboard_log_dir(trainer):
@@ -94,7 +91,7 @@ class DeadReluCallback(pl.Callback):
         self.recycle_pairs = recycle_pairs
         self.monitor = None
         self._run_dir = None
-        self._last_steps = {}  # run folder -> last step this callback wrote there
+        self._steps = monitor_lib.StepsPerRun()
 
     # -- fit lifecycle ---------------------------------------------------------------------------
 
@@ -120,7 +117,7 @@ class DeadReluCallback(pl.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         step = trainer.global_step
         if self.every_n_steps is not None and step > 0 and step % self.every_n_steps == 0:
-            if step != self._last_steps.get(self._run_dir):  # gradient accumulation: later micro-batches
+            if step != self._steps.last(self._run_dir):  # gradient accumulation: later micro-batches
                 self._write(trainer, step)
 
     def on_train_epoch_end(self, trainer, pl_module):
@@ -143,16 +140,11 @@ class DeadReluCallback(pl.Callback):
         """Writes the sums since the last write at ``step`` on every rank (a collective); rank 0 writes a file."""
         if self.monitor is None:
             return
-        last = self._last_steps.get(self._run_dir)
-        if last is not None and step <= last:
-            logger.warning(
-                "DeadReluCallback: skipping the record at step %d: records up to step %d are already in %s",
-                step, last, self._run_dir,
-            )
+        if not self._steps.allows(self._run_dir, step):
             self.monitor.reset()
             return
         self.monitor.write(step)
-        self._last_steps[self._run_dir] = step
+        self._steps.wrote(self._run_dir, step)
         if self.recycle_tau is not None:
             # Every rank recycles the same units (the record's sums are summed over ranks).
             self.monitor.recycle(trainer.optimizers[0] if trainer.optimizers else None, tau=self.recycle_tau)

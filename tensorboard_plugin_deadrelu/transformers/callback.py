@@ -1,6 +1,5 @@
 """The ``transformers.Trainer`` callback: a :class:`DeadReluMonitor` per ``train()``, records at epoch ends."""
 
-import logging
 import os
 import sys
 
@@ -10,8 +9,6 @@ from transformers.integrations import integration_utils
 from tensorboard_plugin_deadrelu.torch.monitor import DeadReluMonitor
 from tensorboard_plugin_deadrelu.writing import distributed
 from tensorboard_plugin_deadrelu.writing import monitor as monitor_lib
-
-logger = logging.getLogger(__name__)
 
 
 def _running_tensorboard_callback():
@@ -119,7 +116,7 @@ class DeadReluCallback(TrainerCallback):
         self.stop_above = monitor_lib.check_fraction("stop_above", stop_above)
         self.monitor = None
         self.run_dir = None
-        self._last_steps = {}  # run folder -> last step written there
+        self._steps = monitor_lib.StepsPerRun()
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         self._close()
@@ -156,16 +153,11 @@ class DeadReluCallback(TrainerCallback):
         """Writes the sums since the last write on every rank (a collective); rank 0 writes the file."""
         if self.monitor is None:
             return None
-        last = self._last_steps.get(self.run_dir)
-        if last is not None and step <= last:
-            logger.warning(
-                "DeadReluCallback: skipping the record at step %d: records up to step %d are already in %s",
-                step, last, self.run_dir,
-            )
+        if not self._steps.allows(self.run_dir, step):
             self.monitor.reset()
             return None
         self.monitor.write(step)
-        self._last_steps[self.run_dir] = step
+        self._steps.wrote(self.run_dir, step)
         if self.monitor.should_stop:
             control.should_training_stop = True
         return control

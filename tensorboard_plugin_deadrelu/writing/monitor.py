@@ -196,3 +196,34 @@ class RecordLoop:
         """Closes the writer (only flushes a writer the user gave). Idempotent."""
         self.writer.close()
 
+
+class StepsPerRun:
+    """The last step written into each run folder, kept across the monitors of one callback.
+
+    A trainer callback makes a new monitor for every ``fit``/``train``; a
+    resumed run writes into the same folder again, and a record at a step not
+    after the last one there would make TensorBoard drop points.
+    """
+
+    def __init__(self, owner="DeadReluCallback"):
+        self.owner = owner
+        self._last = {}
+
+    def last(self, run_dir):
+        """The last step written into ``run_dir``, or None."""
+        return self._last.get(run_dir)
+
+    def allows(self, run_dir, step):
+        """Whether a record at ``step`` may go into ``run_dir``; logs a warning when it may not."""
+        last = self._last.get(run_dir)
+        if last is not None and step <= last:
+            logger.warning(
+                "%s: skipping the record at step %d: records up to step %d are already in %s",
+                self.owner, step, last, run_dir,
+            )
+            return False
+        return True
+
+    def wrote(self, run_dir, step):
+        """Notes that a record at ``step`` went into ``run_dir``."""
+        self._last[run_dir] = step
