@@ -37,8 +37,6 @@ arrays of shape ``[units]``): the keyword arguments of a record.
 
 import numpy as np
 
-from tensorboard_plugin_deadrelu.core import analysis
-
 SUM_NAMES = ("count", "zeros", "abs_sum", "nonfinite")
 
 # A float32 sum of 0/1 values counts exactly up to this many values per unit.
@@ -145,8 +143,3 @@ def add(total, more):
         return more
     return {name: total[name] + more[name] for name in SUM_NAMES}
 
-
-def dead_units(sums):
-    """How many units of ``sums`` are dead (zero on every observed value), and how many units there are."""
-    zeros = np.asarray(sums["zeros"])
-    return int(analysis.dead_counts(np.array([sums["count"]], np.int64), zeros[None, :])[0]), zeros.shape[0]

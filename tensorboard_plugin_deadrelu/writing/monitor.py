@@ -29,8 +29,6 @@ import numbers
 
 from tensorboard_plugin_deadrelu.core import analysis
 from tensorboard_plugin_deadrelu.core import metadata
-from tensorboard_plugin_deadrelu.core import sums as sums_lib
-from tensorboard_plugin_deadrelu.writing import event_writer
 
 logger = logging.getLogger(__name__)
 
@@ -143,10 +141,8 @@ class RecordLoop:
                     order=layer.order, description=layer.gradient_description,
                 )
             if layer.sums["count"] > 0:
-                dead, units = sums_lib.dead_units(layer.sums)
-                share = dead / units if units else 0.0
-                self.writer.write_scalar(event_writer.dead_fraction_tag(layer.tag), share, step)
-                shares[layer.tag] = share
+                dead, units = self.writer.write_dead_fraction(layer.tag, step, **layer.sums)
+                shares[layer.tag] = dead / units if units else 0.0
                 dead_counts[layer.tag] = (dead, units)
         self.writer.flush()
         self.last_step = step
