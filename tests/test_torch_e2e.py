@@ -2,6 +2,7 @@
 loaders), a torch.compile'd model, and a DistributedDataParallel wrapper."""
 
 import contextlib
+import gc
 import json
 import urllib.request
 
@@ -138,6 +139,10 @@ def test_a_ddp_wrapper_gives_the_inner_modules_tags(tmp_path):
             wrapped(loader(batches=1)[0][0]).sum().backward()
             monitor.write(1)
             monitor.probe(torch.randn(3, 1, 6, 6), 2)  # through the inner model
+        assert wrapped.training
+        # The wrapper's reducer holds the process group: freed after the group
+        # was destroyed, its gloo destructor waited forever on its threads.
+        del wrapped, monitor
+        gc.collect()
     counts = {tag: [(s, r.count) for s, r in items] for (_, tag), items in eventfiles.read_records(str(tmp_path)).items()}
     assert counts == {"1": [(1, 8 * 16), (2, 3 * 16)], "4": [(1, 8), (2, 3)]}
-    assert wrapped.training
